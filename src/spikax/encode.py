@@ -1,0 +1,181 @@
+r"""Spike encoders and conversions between rasters and event lists.
+
+A **raster** is ``(T, N)``: event counts per step and channel (0/1 for binary trains). An
+**event list** is two 1-D arrays of equal length: ``times`` in seconds and ``channels`` (int).
+The event of step $k$ has time $k\,dt$ (the start of its bin), so a round trip
+raster → events → raster is exact for integer counts.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
+
+from ._validate import as_param, check_dt, is_concrete
+
+__all__ = ["events_to_raster", "n_steps_for", "poisson", "raster_to_events", "rate", "regular"]
+
+
+def n_steps_for(duration: float, dt: float) -> int:
+    """Number of steps of ``dt`` in ``duration`` (both in s); they must divide to an integer."""
+    dt = check_dt(dt)
+    if not (isinstance(duration, (int, float)) and duration > 0 and math.isfinite(duration)):
+        raise ValueError(f"`duration` must be a positive number of seconds, got {duration!r}")
+    n = duration / dt
+    if abs(n - round(n)) > 1e-6 * max(1.0, n):
+        raise ValueError(f"`duration` = {duration} s is not a whole number of steps of dt = {dt} s")
+    return int(round(n))
+
+
+def _rates(rate, n_channels, name="rate"):
+    r = as_param(name, rate, nonnegative=True)
+    if r.ndim > 1:
+        raise ValueError(f"`{name}` must be a scalar or one value per channel (N,), got shape {r.shape}")
+    if n_channels is None:
+        if r.ndim == 0:
+            raise ValueError(f"give `n_channels` when `{name}` is a scalar")
+        return r
+    if not isinstance(n_channels, int) or n_channels < 1:
+        raise ValueError(f"`n_channels` must be a positive integer, got {n_channels!r}")
+    if r.ndim == 1 and r.shape[0] != n_channels:
+        raise ValueError(f"`{name}` has {r.shape[0]} values but `n_channels` is {n_channels}")
+    return jnp.broadcast_to(r, (n_channels,))
+
+
+def poisson(
+    rate: ArrayLike,
+    *,
+    duration: float,
+    dt: float = 1e-3,
+    n_channels: Optional[int] = None,
+    counts: bool = False,
+    key: PRNGKeyArray,
+) -> Float[Array, "T N"]:
+    r"""Independent Poisson spike trains.
+
+    - ``counts=False`` (default): a binary raster, each bin spiking with probability
+      $p = \lambda\,dt$ (the usual Bernoulli approximation; mean rate exactly $\lambda$;
+      requires $\lambda\,dt \le 1$).
+    - ``counts=True``: event counts $\sim \mathrm{Poisson}(\lambda\,dt)$ per bin (an exact
+      Poisson process binned at ``dt``).
+
+    **Arguments:** ``rate`` $\lambda$ in Hz, scalar or ``(N,)``; ``duration`` and ``dt`` in s;
+    ``n_channels`` $N$ (needed when ``rate`` is a scalar); ``key``.
+
+    **Returns:** ``(T, N)`` float32, ``T = duration/dt``.
+    """
+    if key is None:
+        raise ValueError("`key` is required (jax.random.key(seed))")
+    dt = check_dt(dt)
+    n_steps = n_steps_for(duration, dt)
+    lam = _rates(rate, n_channels) * dt
+    shape = (n_steps, lam.shape[0])
+    if counts:
+        return jax.random.poisson(key, lam, shape).astype(jnp.float32)
+    if is_concrete(lam) and float(jnp.max(lam)) > 1.0:
+        raise ValueError(
+            f"`rate` * dt = {float(jnp.max(lam)):.3g} > 1: a binary train cannot carry it; "
+            "use counts=True or a smaller dt"
+        )
+    return (jax.random.uniform(key, shape) < lam).astype(jnp.float32)
+
+
+def regular(
+    rate: ArrayLike, *, duration: float, dt: float = 1e-3, n_channels: Optional[int] = None, phase: ArrayLike = 0.0
+) -> Float[Array, "T N"]:
+    r"""Deterministic, regularly spaced spikes at ``rate`` Hz (a rate code without noise).
+
+    Channel $n$ has $\lfloor \lambda_n (k+1) dt + \phi_n \rfloor - \lfloor \lambda_n k\,dt + \phi_n\rfloor$
+    events in step $k$: exactly $\lambda\,\cdot$ duration events in total (up to the phase), and
+    several per step when $\lambda\,dt > 1$. ``phase`` $\phi \in [0, 1)$ shifts the trains
+    (in cycles); with $\phi = 0$ the first event ends the first full period.
+    """
+    dt = check_dt(dt)
+    n_steps = n_steps_for(duration, dt)
+    lam = np.asarray(_rates(rate, n_channels), np.float64)
+    phi = np.broadcast_to(np.asarray(as_param("phase", phase, nonnegative=True), np.float64), lam.shape)
+    if np.any(phi >= 1):
+        raise ValueError(f"`phase` must lie in [0, 1) (cycles), got a maximum of {phi.max():.4g}")
+    k = np.arange(n_steps + 1, dtype=np.float64)[:, None]
+    # In float64 on the host; the small epsilon keeps k*dt*rate that should be an integer
+    # (e.g. 20 Hz for 50 ms) from rounding just below it and losing its event.
+    cycles = np.floor(lam * k * dt + phi + 1e-9)
+    return jnp.asarray(np.diff(cycles, axis=0), jnp.float32)
+
+
+def rate(
+    probability: ArrayLike, *, n_steps: int, key: PRNGKeyArray
+) -> Float[Array, "T ..."]:
+    r"""Rate code of static values: each step, channel $i$ spikes with probability $p_i \in [0, 1]$.
+
+    The snnTorch ``spikegen.rate`` convention: ``probability`` of any shape (e.g. pixel
+    intensities scaled to [0, 1]); returns ``(n_steps, *probability.shape)``.
+    """
+    if key is None:
+        raise ValueError("`key` is required (jax.random.key(seed))")
+    p = as_param("probability", probability, nonnegative=True)
+    if is_concrete(p) and float(jnp.max(p)) > 1.0:
+        raise ValueError(f"`probability` must lie in [0, 1], got a maximum of {float(jnp.max(p)):.4g}")
+    if not isinstance(n_steps, int) or n_steps < 1:
+        raise ValueError(f"`n_steps` must be a positive integer, got {n_steps!r}")
+    return (jax.random.uniform(key, (n_steps,) + p.shape) < p).astype(jnp.float32)
+
+
+def raster_to_events(raster: ArrayLike, *, dt: float) -> tuple[np.ndarray, np.ndarray]:
+    """Event list of a ``(T, N)`` raster of counts: ``(times in s, channel indices)``.
+
+    A bin with count $c$ gives $c$ events at its start time; events are sorted by time, then
+    channel. Counts must be non-negative integers (so the conversion is lossless).
+    """
+    dt = check_dt(dt)
+    r = np.asarray(raster)
+    if r.ndim != 2:
+        raise ValueError(f"`raster` must be 2-D (T, N), got shape {r.shape}")
+    if not np.all(np.isfinite(r)) or np.any(r < 0) or np.any(r != np.round(r)):
+        raise ValueError("`raster` must hold non-negative integer event counts")
+    c = r.astype(np.int64)
+    steps, channels = np.nonzero(c)
+    reps = c[steps, channels]
+    steps, channels = np.repeat(steps, reps), np.repeat(channels, reps)
+    return steps * dt, channels.astype(np.int64)
+
+
+def events_to_raster(
+    times: ArrayLike,
+    channels: ArrayLike,
+    *,
+    dt: float,
+    n_steps: Optional[int] = None,
+    n_channels: Optional[int] = None,
+) -> np.ndarray:
+    """``(T, N)`` raster of event counts: event at time $t$ goes to step $\\lfloor t/dt \\rfloor$.
+
+    ``n_steps`` and ``n_channels`` default to the smallest that hold every event. Returns float32.
+    """
+    dt = check_dt(dt)
+    t = np.asarray(times, dtype=np.float64).reshape(-1)
+    ch = np.asarray(channels).reshape(-1)
+    if t.shape != ch.shape:
+        raise ValueError(f"`times` and `channels` must have the same length, got {t.size} and {ch.size}")
+    if t.size and (not np.all(np.isfinite(t)) or t.min() < 0):
+        raise ValueError("`times` must be finite and >= 0 (seconds)")
+    if ch.size and (np.any(ch != np.round(ch)) or ch.min() < 0):
+        raise ValueError("`channels` must be non-negative integers")
+    ch = ch.astype(np.int64)
+    # A time k*dt computed in floating point may land a hair below k*dt; the tolerance keeps it
+    # in bin k (it is far below any meaningful resolution).
+    steps = np.floor(t / dt + 1e-6).astype(np.int64)
+    n_steps = int(steps.max() + 1) if n_steps is None and t.size else (n_steps or 0)
+    n_channels = int(ch.max() + 1) if n_channels is None and ch.size else (n_channels or 0)
+    if t.size and steps.max() >= n_steps:
+        raise ValueError(f"an event at t = {t.max():g} s is beyond n_steps = {n_steps} steps of dt = {dt} s")
+    if ch.size and ch.max() >= n_channels:
+        raise ValueError(f"channel {ch.max()} is out of range for n_channels = {n_channels}")
+    raster = np.zeros((n_steps, n_channels), np.float32)
+    np.add.at(raster, (steps, ch), 1.0)
+    return raster

@@ -1,0 +1,6 @@
+"""Layers: feed-forward weights, recurrence, stacking."""
+
+from ._linear import Linear as Linear
+from ._recurrent import Recurrent as Recurrent
+from ._recurrent import RecurrentState as RecurrentState
+from ._sequential import Sequential as Sequential

@@ -1,0 +1,175 @@
+"""Figures of a simulation: rasters, traces with thresholds, heatmaps, one neuron's membrane.
+
+Every function takes arrays with time first (``(T, ...)``), the step ``dt`` in seconds, and an
+optional Matplotlib ``ax`` to draw into; it returns the ``Figure``. Figures are built with the
+object-oriented API (no global pyplot state), so they work headless and in notebooks alike.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+__all__ = ["heatmap", "membrane", "raster", "traces"]
+
+
+def _axes(ax: Optional[Axes], figsize) -> tuple[Figure, Axes]:
+    if ax is not None:
+        return ax.figure, ax
+    fig = Figure(figsize=figsize, layout="constrained")
+    return fig, fig.add_subplot()
+
+
+def _as_2d(name: str, a) -> np.ndarray:
+    a = np.asarray(a)
+    if a.ndim == 1:
+        a = a[:, None]
+    if a.ndim != 2:
+        raise ValueError(f"`{name}` must be (T,) or (T, N) with time first, got shape {a.shape}")
+    return a
+
+
+def _time(n_steps: int, dt: float) -> np.ndarray:
+    if not dt > 0:
+        raise ValueError(f"`dt` must be > 0 seconds, got {dt!r}")
+    return np.arange(n_steps) * dt
+
+
+def raster(
+    spikes,
+    *,
+    dt: float = 1e-3,
+    ax: Optional[Axes] = None,
+    title: Optional[str] = None,
+    color: str = "k",
+    marker_size: float = 4.0,
+    ylabel: str = "channel",
+) -> Figure:
+    """Spike raster: a mark at (time, channel) for every step with a non-zero count.
+
+    ``spikes``: ``(T, N)`` counts. Steps with several events are drawn larger.
+    """
+    s = _as_2d("spikes", spikes)
+    fig, ax = _axes(ax, (7, 3))
+    t_idx, ch = np.nonzero(s)
+    sizes = marker_size * np.sqrt(s[t_idx, ch])
+    ax.scatter(t_idx * dt, ch, s=sizes**2, c=color, marker="|", linewidths=1.0)
+    ax.set_xlim(0, s.shape[0] * dt)
+    ax.set_ylim(-0.5, s.shape[1] - 0.5)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def traces(
+    values,
+    *,
+    dt: float = 1e-3,
+    threshold=None,
+    stagger: Optional[float] = None,
+    labels: Optional[Sequence[str]] = None,
+    ax: Optional[Axes] = None,
+    title: Optional[str] = None,
+    ylabel: str = "state",
+    max_traces: int = 20,
+) -> Figure:
+    """State traces over time, with optional threshold lines.
+
+    - ``values``: ``(T,)`` or ``(T, N)``; at most ``max_traces`` neurons are drawn.
+    - ``threshold``: scalar or ``(N,)``; drawn dashed, in each trace's colour.
+    - ``stagger``: vertical offset between consecutive neurons (so overlapping traces separate);
+      each threshold line moves with its trace.
+    """
+    v = _as_2d("values", values)[:, :max_traces]
+    n = v.shape[1]
+    fig, ax = _axes(ax, (7, 3))
+    t = _time(v.shape[0], dt)
+    offsets = np.arange(n) * (stagger or 0.0)
+    thr = None
+    if threshold is not None:
+        thr = np.asarray(threshold, float).reshape(-1)
+        thr = np.broadcast_to(thr if thr.size == 1 else thr[:n], (n,))
+    for j in range(n):
+        label = labels[j] if labels is not None else (f"neuron {j}" if n > 1 else None)
+        (line,) = ax.plot(t, v[:, j] + offsets[j], lw=1.0, label=label)
+        if thr is not None:
+            ax.axhline(thr[j] + offsets[j], color=line.get_color(), ls="--", lw=0.8, alpha=0.7)
+    ax.set_xlim(t[0], t[-1] + dt)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel(ylabel + (" (staggered)" if stagger else ""))
+    if labels is not None or 1 < n <= 8:
+        ax.legend(fontsize="small", loc="upper right")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def heatmap(
+    values,
+    *,
+    dt: float = 1e-3,
+    ax: Optional[Axes] = None,
+    title: Optional[str] = None,
+    cmap: str = "viridis",
+    label: str = "state",
+) -> Figure:
+    """A state over neurons (rows) x time (columns), with a colour bar."""
+    v = _as_2d("values", values)
+    fig, ax = _axes(ax, (7, 3))
+    im = ax.imshow(
+        v.T, aspect="auto", origin="lower", cmap=cmap, interpolation="nearest",
+        extent=(0, v.shape[0] * dt, -0.5, v.shape[1] - 0.5),
+    )
+    fig.colorbar(im, ax=ax, label=label)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("neuron")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def membrane(
+    v,
+    spikes,
+    *,
+    dt: float = 1e-3,
+    threshold=None,
+    inputs=None,
+    title: Optional[str] = None,
+    v_label: str = "membrane potential",
+) -> Figure:
+    """One neuron: membrane potential with its threshold and spike times; input raster above.
+
+    ``v`` and ``spikes``: ``(T,)``; ``inputs``: optional ``(T, N_in)`` raster drawn on top.
+    """
+    v = np.asarray(v).reshape(-1)
+    s = np.asarray(spikes).reshape(-1)
+    if v.shape != s.shape:
+        raise ValueError(f"`v` and `spikes` must both be (T,), got {v.shape} and {s.shape}")
+    rows = 2 if inputs is not None else 1
+    fig = Figure(figsize=(7, 2.2 + 1.6 * rows), layout="constrained")
+    axes = fig.subplots(rows, 1, sharex=True, height_ratios=[1, 2][-rows:] if rows == 2 else None, squeeze=False)[:, 0]
+    if inputs is not None:
+        raster(inputs, dt=dt, ax=axes[0], ylabel="input")
+        axes[0].set_xlabel("")
+    ax = axes[-1]
+    t = _time(v.shape[0], dt)
+    ax.plot(t, v, lw=1.0, color="C0", label=v_label)
+    if threshold is not None:
+        ax.axhline(float(np.asarray(threshold).reshape(-1)[0]), color="C3", ls="--", lw=0.8, label="threshold")
+    spike_t = t[s > 0]
+    if spike_t.size:
+        top = np.max(v) if threshold is None else max(np.max(v), float(np.asarray(threshold).reshape(-1)[0]))
+        ax.vlines(spike_t, top, top * 1.1 if top > 0 else top + 1.0, color="k", lw=1.0, label="spikes")
+    ax.set_xlim(0, v.shape[0] * dt)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel(v_label)
+    ax.legend(fontsize="small", loc="upper right")
+    if title:
+        axes[0].set_title(title)
+    return fig
