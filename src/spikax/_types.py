@@ -6,6 +6,8 @@ import abc
 from typing import Any, Callable, Optional, Union
 
 import equinox as eqx
+import jax
+import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray, PyTree
 
 Scalar = Float[Array, ""]
@@ -36,19 +38,6 @@ class AbstractSurrogate(eqx.Module):
     shape of ``jnp.broadcast(v, threshold)``. Shape parameters (slope, width) are array fields so
     that a family can be swept with ``jax.vmap``.
     """
-
-    def step(self, state: PyTree, x: Array, *, key: Key = None) -> tuple[PyTree, Array]:
-        """One time step outside any loop: ``(state, x_t) -> (state, output_t)``.
-
-        Convenient for interactive use and for tests; a sequence is far faster through
-        ``__call__``, which prepares the loop invariants once.
-        """
-        import jax
-        import jax.numpy as jnp
-
-        x = jnp.asarray(x)
-        coeffs, extras = self.prepare(x[None], key)
-        return self.advance(coeffs, state, x, jax.tree.map(lambda e: e[0], extras))
 
     @abc.abstractmethod
     def __call__(self, v: Array, threshold: ArrayLike, fire_at: str = ">=") -> Array:
@@ -86,9 +75,6 @@ class AbstractNeuron(eqx.Module):
         Convenient for interactive use and for tests; a sequence is far faster through
         ``__call__``, which prepares the loop invariants once.
         """
-        import jax
-        import jax.numpy as jnp
-
         x = jnp.asarray(x)
         coeffs, extras = self.prepare(x[None], key)
         return self.advance(coeffs, state, x, jax.tree.map(lambda e: e[0], extras))

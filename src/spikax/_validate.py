@@ -104,8 +104,9 @@ def check_input(name: str, xs, expected_tail: Sequence[int], *, what: str = "") 
     tail = tuple(expected_tail)
     if len(shape) != 1 + len(tail) or shape[1:] != tail:
         hint = f" ({what})" if what else ""
+        expected = "(T, " + ", ".join(map(str, tail)) + ")" if tail else "(T,)"
         raise ValueError(
-            f"`{name}` must have shape (T, {', '.join(map(str, tail))}){hint} for one sample "
+            f"`{name}` must have shape {expected}{hint} for one sample "
             f"(batch with jax.vmap), got shape {shape}"
         )
     if shape[0] < 1:

@@ -17,6 +17,7 @@ from ._lif import LIFCoeffs as LIFCoeffs
 from ._lif import LIFParams as LIFParams
 from ._lif import LIFState as LIFState
 from ._lif import lif_derive as lif_derive
+from ._lif import lif_charge as lif_charge
 from ._lif import lif_step as lif_step
 from ._lifnode import LIFNode as LIFNode
 from ._lifnode import LIFNodeParams as LIFNodeParams

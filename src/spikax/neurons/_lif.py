@@ -15,7 +15,7 @@ from .._validate import as_param, check_choice, check_dt, check_input, check_tim
 from ..surrogate import MultiSpike
 from ._base import fire, reset, run_neuron
 
-__all__ = ["LIF", "LIFCoeffs", "LIFParams", "LIFState", "lif_derive", "lif_step"]
+__all__ = ["LIF", "LIFCoeffs", "LIFParams", "LIFState", "lif_charge", "lif_derive", "lif_step"]
 
 
 class LIFParams(eqx.Module):
@@ -61,6 +61,30 @@ def lif_derive(params: LIFParams, dt: float) -> LIFCoeffs:
     )
 
 
+def lif_charge(
+    coeffs: LIFCoeffs,
+    state: LIFState,
+    x: Float[Array, " neurons*synapses"],
+    noise: Optional[Float[Array, " neurons"]],
+) -> tuple[Float[Array, " neurons"], Float[Array, " neurons*synapses"]]:
+    r"""The LIF's charge: synapses take the input and decay, the membrane decays and integrates.
+
+    With $I$ and $x_t$ indexed by (neuron, synapse) in input-channel order:
+
+    $$I_t = \beta \odot (I_{t-1} + x_t),\qquad
+    H_t = \alpha\,V_{t-1} + \textstyle\sum_s I_{t,s} + b + \xi_t$$
+
+    ``noise`` is $\xi_t$, already scaled (``None`` for none). Returns $(H_t, I_t)$.
+    """
+    n = coeffs.alpha.shape[0]
+    i_syn = (state.i_syn + x) * coeffs.beta
+    i_total = i_syn if i_syn.shape[0] == n else jnp.sum(i_syn.reshape(n, -1), axis=-1)
+    h = coeffs.alpha * state.v + i_total + coeffs.bias
+    if noise is not None:
+        h = h + noise
+    return h, i_syn
+
+
 def lif_step(
     coeffs: LIFCoeffs,
     state: LIFState,
@@ -71,25 +95,12 @@ def lif_step(
     v_reset: Optional[float],
     detach_reset: bool,
 ) -> tuple[LIFState, Float[Array, " neurons"]]:
-    r"""One step of the current-based LIF (charge, fire, reset).
+    r"""One step of the current-based LIF: charge (:func:`lif_charge`), fire, reset.
 
-    With $I$ and $x_t$ indexed by (neuron, synapse) in input-channel order:
-
-    $$\begin{aligned}
-    I_t &= \beta \odot (I_{t-1} + x_t) \\
-    H_t &= \alpha\,V_{t-1} + \textstyle\sum_s I_{t,s} + b + \xi_t \\
-    S_t &= \mathrm{spike\_fn}(H_t, \vartheta) \\
-    V_t &= H_t - S_t\,\vartheta \quad\text{(or hard reset to } v_{reset}\text{)}
-    \end{aligned}$$
-
-    ``noise`` is $\xi_t$, already scaled (``None`` for none).
+    $$S_t = \mathrm{spike\_fn}(H_t, \vartheta),\qquad
+    V_t = H_t - S_t\,\vartheta \quad\text{(or hard reset to } v_{reset}\text{)}$$
     """
-    n = coeffs.alpha.shape[0]
-    i_syn = (state.i_syn + x) * coeffs.beta
-    i_total = i_syn if i_syn.shape[0] == n else jnp.sum(i_syn.reshape(n, -1), axis=-1)
-    h = coeffs.alpha * state.v + i_total + coeffs.bias
-    if noise is not None:
-        h = h + noise
+    h, i_syn = lif_charge(coeffs, state, x, noise)
     spikes = fire(spike_fn, h, coeffs.v_threshold, ">=")
     v = reset(h, spikes, coeffs.v_threshold, v_reset, detach=detach_reset)
     return LIFState(v=v, i_syn=i_syn), spikes
@@ -223,4 +234,7 @@ class LIF(AbstractNeuron):
 
     def __call__(self, xs, state=None, *, key=None, record=False):
         """Run ``xs`` ``(T, n_neurons*n_synapses)``: ``(spikes (T, n_neurons), LIFState, record)``."""
+        xs = jnp.asarray(xs)
+        if not jnp.issubdtype(xs.dtype, jnp.floating):
+            xs = xs.astype(self.params.tau_mem.dtype)  # integer spike counts are fine as input
         return run_neuron(self, xs, state, key=key, record=record)
