@@ -98,7 +98,10 @@ def run(n: int, repeats: int) -> dict:
         mem = c.memory_analysis()
         nbytes = None
         if mem is not None:
-            nbytes = mem.argument_size_in_bytes + mem.output_size_in_bytes + mem.temp_size_in_bytes - mem.alias_size_in_bytes
+            nbytes = (
+                mem.argument_size_in_bytes + mem.output_size_in_bytes
+                + mem.temp_size_in_bytes - mem.alias_size_in_bytes
+            )
         jax.block_until_ready(c(*args))  # warm-up
         compiled[name] = (c, args)
         rows[name] = dict(compile=compile_s, bytes=nbytes, times=[])
@@ -128,7 +131,9 @@ def report(n: int, rows: dict, allocator: str) -> None:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[512, 4096])
-    parser.add_argument("--repeats", type=int, default=None, help="timed runs per case (default 25 for n <= 1024, else 5)")
+    parser.add_argument(
+        "--repeats", type=int, default=None, help="timed runs per case (default 25 for n <= 1024, else 5)"
+    )
     parser.add_argument("--allocator", choices=["both", "default", "retain"], default="both")
     args = parser.parse_args(argv)
 
@@ -148,7 +153,8 @@ def main(argv=None):
         return
     import jax
 
-    print(f"{args.allocator:<8} jax {jax.__version__} on {jax.devices()[0].platform}, batch {BATCH}, {STEPS} steps", flush=True)
+    platform = jax.devices()[0].platform
+    print(f"{args.allocator:<8} jax {jax.__version__} on {platform}, batch {BATCH}, {STEPS} steps", flush=True)
     for n in args.sizes:
         repeats = args.repeats or (25 if n <= 1024 else 5)
         report(n, run(n, repeats), args.allocator)

@@ -17,7 +17,7 @@ def python_loop(cell, xs, state=None, *, key=None):
     coeffs, extras = cell.prepare(xs, key)
     ys = []
     for t in range(xs.shape[0]):
-        extra = None if extras is None else jax.tree.map(lambda e: e[t], extras)
+        extra = None if extras is None else jax.tree.map(lambda e, t=t: e[t], extras)
         state, y = cell.advance(coeffs, state, xs[t], extra)
         ys.append(y)
     return jnp.stack(ys), state

@@ -201,3 +201,13 @@ def test_dt_larger_than_time_constant_warns():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         sx.LIF(2, tau_syn=1e-3, dt=1e-3)
+
+
+def test_integer_input_and_record_function():
+    lif = sx.LIF(3, threshold=2.5)
+    counts = jnp.array([[1, 0, 3]] * 6, dtype=jnp.int32)  # spike counts, e.g. from sx.encode
+    spikes, state, rec = lif(counts, record=lambda st, s: st.v.sum() + s.sum())
+    spikes_f, state_f, _ = lif(counts.astype(jnp.float32))
+    np.testing.assert_array_equal(spikes, spikes_f)
+    assert spikes.dtype == jnp.float32 and rec.shape == (6,)
+    np.testing.assert_allclose(rec[-1], state.v.sum() + spikes[-1].sum(), rtol=1e-6)

@@ -12,7 +12,6 @@ from pathlib import Path
 
 def _demo(args: argparse.Namespace) -> int:
     import jax
-    import jax.numpy as jnp
     import numpy as np
 
     import spikax as sx
@@ -65,7 +64,8 @@ def _demo(args: argparse.Namespace) -> int:
         "input_raster.png": sx.plot.raster(inputs, dt=dt, title=f"{args.n_inputs} Poisson inputs at {args.rate:g} Hz"),
         "output_raster.png": sx.plot.raster(spikes, dt=dt, title=f"{args.n_neurons} LIF neurons", ylabel="neuron"),
         "membrane_traces.png": sx.plot.traces(
-            v[:, :5], dt=dt, threshold=thr[:5], stagger=2.5 * float(thr.max()), ylabel="v", title="membrane potential (first 5 neurons)"
+            v[:, :5], dt=dt, threshold=thr[:5], stagger=2.5 * float(thr.max()), ylabel="v",
+            title="membrane potential (first 5 neurons)",
         ),
         "membrane_heatmap.png": sx.plot.heatmap(v, dt=dt, title="membrane potential", label="v"),
         "neuron.png": sx.plot.membrane(
@@ -148,6 +148,10 @@ def main(argv=None) -> int:
     except (ValueError, TypeError) as err:
         print(f"spikax {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # Output piped into `head` and closed early: not an error of ours.
+        sys.stdout = open(os.devnull, "w")
+        return 0
 
 
 if __name__ == "__main__":

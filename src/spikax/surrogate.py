@@ -33,7 +33,6 @@ import functools
 import math
 from typing import Callable
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike

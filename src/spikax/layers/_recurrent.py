@@ -48,7 +48,8 @@ class Recurrent(eqx.Module):
 
     def init_state(self, input_shape=None) -> RecurrentState:
         input_shape = (self.w_rec.shape[1],) if input_shape is None else tuple(input_shape)
-        return RecurrentState(cell=self.cell.init_state(input_shape), output=jnp.zeros(self.w_rec.shape[0], self.w_rec.dtype))
+        output = jnp.zeros(self.w_rec.shape[0], self.w_rec.dtype)
+        return RecurrentState(cell=self.cell.init_state(input_shape), output=output)
 
     def _check_output_size(self, cell_state, xs) -> None:
         out = jax.eval_shape(lambda: self.cell.step(cell_state, xs[0], key=jax.random.key(0))[1])

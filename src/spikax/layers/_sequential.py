@@ -43,7 +43,7 @@ class Sequential(eqx.Module):
         for layer in self.layers:
             st = layer.init_state(shape)
             states.append(st)
-            out = jax.eval_shape(lambda l=layer, s=st: l(jnp.zeros((1,) + shape), s, key=jax.random.key(0))[0])
+            out = jax.eval_shape(lambda l=layer, s=st, x=shape: l(jnp.zeros((1,) + x), s, key=jax.random.key(0))[0])
             shape = out.shape[1:]
         return tuple(states)
 

@@ -19,7 +19,6 @@ import abc
 from typing import Any, Callable, Optional
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, PyTree
