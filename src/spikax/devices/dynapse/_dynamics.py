@@ -1,0 +1,369 @@
+r"""DYNAP-SE2 neuron dynamics: four DPI synapses, AHP, DPI membrane, spikes, refractory period.
+
+All currents in A, times in s, per neuron (shape ``(n,)``; synapses ``(n, 4)`` in the order
+AMPA, NMDA, GABA, SHUNT). With $\kappa = (\kappa_n + \kappa_p)/2$ and $I_o$ the dark current,
+which floors every current:
+
+**Synapses** (DPI, Bartolozzi & Indiveri 2007, doi:10.1162/neco.2007.19.10.2581). An input
+$x \ge 0$ arriving at the start of a step sets a weight current $I_w = x\,I_{scale}$; the synapse
+jumps by $\frac{I_{gain}}{I_\tau} I_w (1 - e^{-t_{pulse}/\tau})$ and then decays,
+$I(t) = \max(I_o, I\,e^{-t/\tau})$, with $\tau = C U_T/(\kappa I_\tau)$ and
+$t_{pulse} = V_{th} C_{pulse}/I_{pulse}$.
+
+**AHP** (spike-frequency adaptation): the same DPI driven by the neuron's own spikes with
+$I_{w,ahp}$, jumping at the spike time.
+
+**Membrane** (DPI neuron, Livi & Indiveri 2009, doi:10.1109/ISCAS.2009.5118408; Chicca et al.
+2014, doi:10.1109/JPROC.2014.2313954):
+
+$$\tau\left(1 + \frac{I_g}{I_{mem}}\right)\frac{dI_{mem}}{dt} =
+I_{mem\infty} + f(I_{mem}) - I_{mem}\left(1 + \frac{I_{ahp} + I_{gaba}}{I_\tau}\right)$$
+
+with $\tau = C_{mem}U_T/(\kappa I_\tau)$, $I_g$ = ``Igain_mem``, $I_\tau$ = ``Itau_mem``,
+$I_{mem\infty} = \frac{I_g}{I_\tau}(I_{in} - I_{ahp} - I_{gaba} - I_\tau)$,
+$I_{in} = \max(I_{dc} + I_{ampa} + \frac{I_{nmda}}{1 + I_{f,nmda}/I_{mem}} - I_{shunt}, 0)$,
+$f(I_{mem}) = \frac{I_{fb}}{I_\tau}(I_{mem} + I_g)$,
+$I_{fb} = I_o e^{\frac{\kappa^2}{\kappa+1}V_{mem}/U_T} = I_o (I_{mem}/I_o)^{\kappa/(\kappa+1)}$ and
+$V_{mem} = \frac{U_T}{\kappa}\ln(I_{mem}/I_o)$.
+
+**Integration.** In $z = I_{mem} + I_g\ln(I_{mem}/I_o)$ the left-hand side is $\tau\,dz/dt$,
+so the equation reads $\tau\,\dot z = \mathrm{RHS}(I_{mem}(z), t)$ and is not stiff where
+$\ln I_{mem}$ is (right after a reset under strong input). One Heun (or RK4) step per time step
+integrates it, with the synaptic and AHP currents decaying continuously inside the step;
+$I_{mem}(z)$ is five Newton steps from an upper bound (exact to float precision) with the
+implicit-function derivative $dI_{mem}/dz = I_{mem}/(I_{mem} + I_g)$.
+
+**Spikes.** When $I_{mem}$ reaches ``Ispkthr`` inside a step, the crossing time $t^*$ is located
+on the quadratic through $z$ at the segment start (value and slope) and end; at $t^*$ the
+membrane resets to ``Ireset``, the AHP jumps and the refractory period
+$t_{ref} = V_{th}C_{ref}/I_{ref}$ starts, during which the membrane is held at reset (the
+synapses keep integrating their input). A refractory period ending inside a step resumes the
+integration for the rest of it. One spike per step at most: keep ``dt <= t_ref``.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jax import lax
+from jaxtyping import Array, Float
+
+from ..._types import AbstractSurrogate
+from ._circuit import DynapseParams
+from ._translate import pulse_width, tau_from_itau
+
+__all__ = [
+    "DynapseCoeffs",
+    "DynapseState",
+    "dynapse_derive",
+    "dynapse_init_state",
+    "dynapse_spike",
+    "dynapse_step",
+    "imem_from_z",
+    "membrane_rhs",
+    "vmem_from_imem",
+    "z_from_imem",
+]
+
+_NEWTON_STEPS = 5
+
+
+class DynapseState(eqx.Module):
+    """State of a population of DYNAP-SE2 neurons."""
+
+    imem: Float[Array, " n"]
+    """Membrane current (A), >= Io."""
+    isyn: Float[Array, "n 4"]
+    """Synaptic currents AMPA, NMDA, GABA, SHUNT at the end of the last step (A), >= Io."""
+    iahp: Float[Array, " n"]
+    """Adaptation (AHP) current (A), >= Io."""
+    t_ref: Float[Array, " n"]
+    """Refractory time still to serve at the start of the next step (s), >= 0."""
+
+
+class DynapseCoeffs(eqx.Module):
+    """Loop invariants derived once from :class:`DynapseParams` and ``dt`` (see :func:`dynapse_derive`)."""
+
+    Io: Array
+    Itau: Array
+    Igain: Array
+    gain: Array
+    inv_tau: Array
+    fb_exp: Array
+    Idc: Array
+    If_nmda: Array
+    inv_tau_syn: Array
+    syn_jump: Array
+    syn_decay: Array
+    inv_tau_ahp: Array
+    ahp_jump: Array
+    ahp_decay: Array
+    t_ref: Array
+    Ispkthr: Array
+    Ireset: Array
+    z_thr: Array
+    z_reset: Array
+    vmem_scale: Array
+
+
+def dynapse_derive(p: DynapseParams, dt: float) -> DynapseCoeffs:
+    r"""Time constants, jump sizes and decay factors of one step of ``dt`` seconds."""
+    kappa = p.kappa
+    c_syn = jnp.stack([p.C_ampa, p.C_nmda, p.C_gaba, p.C_shunt], axis=-1)
+    itau_syn = jnp.stack([p.Itau_ampa, p.Itau_nmda, p.Itau_gaba, p.Itau_shunt], axis=-1)
+    igain_syn = jnp.stack([p.Igain_ampa, p.Igain_nmda, p.Igain_gaba, p.Igain_shunt], axis=-1)
+    tau_syn = tau_from_itau(itau_syn, c_syn, kappa[:, None], p.Ut[:, None])
+    t_pulse = pulse_width(p.Ipulse, p.C_pulse, p.Vth)[:, None]
+    tau_ahp = tau_from_itau(p.Itau_ahp, p.C_ahp, kappa, p.Ut)
+    t_pulse_ahp = pulse_width(p.Ipulse_ahp, p.C_pulse_ahp, p.Vth)
+    Ig = p.Igain_mem
+    return DynapseCoeffs(
+        Io=p.Io,
+        Itau=p.Itau_mem,
+        Igain=Ig,
+        gain=Ig / p.Itau_mem,
+        inv_tau=1.0 / tau_from_itau(p.Itau_mem, p.C_mem, kappa, p.Ut),
+        fb_exp=kappa / (kappa + 1.0),
+        Idc=p.Idc,
+        If_nmda=p.If_nmda,
+        inv_tau_syn=1.0 / tau_syn,
+        syn_jump=igain_syn / itau_syn * p.Iscale[:, None] * -jnp.expm1(-t_pulse / tau_syn),
+        syn_decay=jnp.exp(-dt / tau_syn),
+        inv_tau_ahp=1.0 / tau_ahp,
+        ahp_jump=p.Igain_ahp / p.Itau_ahp * p.Iw_ahp * -jnp.expm1(-t_pulse_ahp / tau_ahp),
+        ahp_decay=jnp.exp(-dt / tau_ahp),
+        t_ref=pulse_width(p.Iref, p.C_ref, p.Vth),
+        Ispkthr=p.Ispkthr,
+        Ireset=p.Ireset,
+        z_thr=p.Ispkthr + Ig * jnp.log(p.Ispkthr / p.Io),
+        z_reset=p.Ireset + Ig * jnp.log(p.Ireset / p.Io),
+        vmem_scale=p.Ut / kappa,
+    )
+
+
+def dynapse_init_state(p: DynapseParams) -> DynapseState:
+    """Every current at the dark current ``Io``, no refractory period pending."""
+    return DynapseState(
+        imem=p.Io,
+        isyn=jnp.broadcast_to(p.Io[:, None], (p.n_neurons, 4)),
+        iahp=p.Io,
+        t_ref=jnp.zeros_like(p.Io),
+    )
+
+
+def z_from_imem(c: DynapseCoeffs, imem: Array) -> Array:
+    r"""$z = I_{mem} + I_g \ln(I_{mem}/I_o)$."""
+    return imem + c.Igain * jnp.log(imem / c.Io)
+
+
+@jax.custom_jvp
+def _solve_u(z, Io, Ig):
+    # u = ln(Imem/Io) solves Io e^u + Ig u = z. Both terms are positive for u >= 0, so
+    # min(z/Ig, ln(z/Io)) is an upper bound; Newton from above on this convex, increasing
+    # function converges monotonically (five steps reach float64 precision over Io..1e-6 A).
+    zz = jnp.maximum(z, Io)
+    u = jnp.minimum(zz / Ig, jnp.log(zz / Io))
+    for _ in range(_NEWTON_STEPS):
+        e = Io * jnp.exp(u)
+        u = u - (e + Ig * u - zz) / (e + Ig)
+    return jnp.maximum(u, 0.0)
+
+
+@_solve_u.defjvp
+def _solve_u_jvp(primals, tangents):
+    z, Io, Ig = primals
+    dz, dIo, dIg = tangents
+    u = _solve_u(z, Io, Ig)
+    e = Io * jnp.exp(u)
+    # Implicit derivative of Io e^u + Ig u = z: (e + Ig) du = dz - e/Io dIo - u dIg.
+    du = (dz - e / Io * dIo - u * dIg) / (e + Ig)
+    return u, jnp.where(z > Io, du, 0.0)
+
+
+def imem_from_z(c: DynapseCoeffs, z: Array) -> tuple[Array, Array]:
+    """Membrane current (A) and $u = \\ln(I_{mem}/I_o)$ from $z$ (floored at ``Io``)."""
+    u = _solve_u(z, c.Io, c.Igain)
+    return c.Io * jnp.exp(u), u
+
+
+def vmem_from_imem(c: DynapseCoeffs, imem: Array) -> Array:
+    r"""Membrane voltage $V_{mem} = \frac{U_T}{\kappa}\ln(I_{mem}/I_o)$ in V."""
+    return c.vmem_scale * jnp.log(imem / c.Io)
+
+
+def membrane_rhs(c: DynapseCoeffs, imem: Array, u: Array, isyn: Array, iahp: Array) -> Array:
+    r"""The right-hand side of the DPI neuron equation (A), i.e. $\tau\,dz/dt$."""
+    i_ampa, i_nmda, i_gaba, i_shunt = (isyn[..., k] for k in range(4))
+    nmda = i_nmda / (1.0 + c.If_nmda / imem)
+    i_in = jnp.maximum(c.Idc + i_ampa + nmda - i_shunt, 0.0)
+    leak = iahp + i_gaba
+    i_inf = c.gain * (i_in - leak - c.Itau)
+    i_fb = c.Io * jnp.exp(c.fb_exp * u)
+    feedback = i_fb / c.Itau * (imem + c.Igain)
+    return i_inf + feedback - imem * (1.0 + leak / c.Itau)
+
+
+def _syn_at(c, syn0, t):
+    return jnp.maximum(c.Io[:, None], syn0 * jnp.exp(-t[:, None] * c.inv_tau_syn))
+
+
+def _ahp_at(c, ahp0, t):
+    return jnp.maximum(c.Io, ahp0 * jnp.exp(-t * c.inv_tau_ahp))
+
+
+def _dzdt(c, z, syn, ahp):
+    imem, u = imem_from_z(c, z)
+    r = membrane_rhs(c, imem, u, syn, ahp) * c.inv_tau
+    # At the floor the current cannot fall further.
+    return jnp.where((z <= c.Io) & (r < 0), 0.0, r)
+
+
+def _segment(c, z0, t0, t1, syn0, ahp0, ahp_t0, method):
+    """Integrate z from t0 to t1 (per neuron, inside one step); returns z(t1) and dz/dt(t0).
+
+    ``syn0`` are the synaptic currents at the start of the step; ``ahp0`` is the AHP current at
+    time ``ahp_t0`` (the step start, or the spike time after a jump).
+    """
+    h = t1 - t0
+
+    def at(t):
+        return _syn_at(c, syn0, t), _ahp_at(c, ahp0, t - ahp_t0)
+
+    k1 = _dzdt(c, z0, *at(t0))
+    if method == "heun":
+        k2 = _dzdt(c, z0 + h * k1, *at(t1))
+        z1 = z0 + 0.5 * h * (k1 + k2)
+    elif method == "rk4":
+        tm = t0 + 0.5 * h
+        k2 = _dzdt(c, z0 + 0.5 * h * k1, *at(tm))
+        k3 = _dzdt(c, z0 + 0.5 * h * k2, *at(tm))
+        k4 = _dzdt(c, z0 + h * k3, *at(t1))
+        z1 = z0 + h / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
+    elif method == "euler":
+        z1 = z0 + h * k1
+    else:  # pragma: no cover - checked by the module
+        raise ValueError(f"unknown integration method {method!r}")
+    return jnp.maximum(z1, c.Io), k1
+
+
+def _crossing_fraction(z0, slope0, z1, z_thr, h):
+    r"""Fraction $s \in [0, 1]$ of the segment where the quadratic through $z_0$ (slope
+    $\dot z_0$) and $z_1$ reaches $z_{thr}$: the root of $A s^2 + B s = z_{thr} - z_0$."""
+    b = slope0 * h
+    a = z1 - z0 - b
+    rise = z_thr - z0
+    disc = b * b + 4.0 * a * rise
+    # Guarded so that the branches not taken (no crossing) carry no inf/NaN into gradients.
+    root = jnp.where(disc > 0, jnp.sqrt(jnp.where(disc > 0, disc, 1.0)), 0.0)
+    denom = b + root
+    s = jnp.where(denom > 0, 2.0 * rise / jnp.where(denom > 0, denom, 1.0), 1.0)
+    return jnp.clip(s, 0.0, 1.0)
+
+
+@jax.custom_jvp
+def _relu_spike(imem, Ispkthr, Ireset, count):
+    return count
+
+
+@_relu_spike.defjvp
+def _relu_spike_jvp(primals, tangents):
+    imem, Ispkthr, Ireset, count = primals
+    dimem, dthr, _, _ = tangents
+    # The DYNAP-SE tutorial's derivative is 1 wherever Imem > Ireset, in spikes per ampere,
+    # which makes gradients ~1e-7 of useful size. Divided by Ispkthr it becomes "raising Imem by
+    # one threshold current is worth one spike", the same shape at a useful scale.
+    active = (imem > Ireset).astype(imem.dtype)
+    return count, active * (dimem - dthr) / Ispkthr
+
+
+def dynapse_spike(
+    c: DynapseCoeffs,
+    imem_end: Array,
+    u_end: Array,
+    *,
+    spike_fn: Optional[AbstractSurrogate],
+    multi_spike: bool,
+    max_spikes_per_dt: float,
+) -> Array:
+    r"""Spike output from the step-end membrane current (before any reset), with its surrogate.
+
+    Forward: 1 where $I_{mem}$ reached ``Ispkthr`` (binary), or
+    $\mathrm{clip}(\lceil \ln(I_{mem}/I_{spkthr}) \rceil, 0, S_{max})$ with ``multi_spike``.
+    Backward: ``spike_fn=None`` gives the DYNAP-SE tutorial's ReLU-like derivative,
+    $\partial S/\partial I_{mem} = [I_{mem} > I_{reset}]/I_{spkthr}$; any :mod:`spikax.surrogate`
+    family is applied to $u = \ln(I_{mem}/I_o)$ against $u_{thr} = \ln(I_{spkthr}/I_o)$ (one unit is
+    one e-fold of current, $U_T/\kappa$ of membrane voltage).
+    """
+    if multi_spike:
+        count = jnp.clip(jnp.ceil(jnp.log(imem_end / c.Ispkthr)), 0.0, max_spikes_per_dt)
+    else:
+        count = (imem_end >= c.Ispkthr).astype(imem_end.dtype)
+    count = lax.stop_gradient(count)
+    if spike_fn is None:
+        return _relu_spike(imem_end, c.Ispkthr, c.Ireset, count)
+    u_thr = jnp.log(c.Ispkthr / c.Io)
+    surrogate = spike_fn(u_end, u_thr, ">=")
+    # Forward value of ``count``, derivative of the chosen family.
+    return count + (surrogate - lax.stop_gradient(surrogate))
+
+
+def dynapse_step(
+    c: DynapseCoeffs,
+    state: DynapseState,
+    x: Float[Array, "n 4"],
+    *,
+    dt: float,
+    method: str = "heun",
+    spike_fn: Optional[AbstractSurrogate] = None,
+    multi_spike: bool = False,
+    max_spikes_per_dt: float = 2.0**16,
+) -> tuple[DynapseState, Float[Array, " n"], Float[Array, " n"]]:
+    """One step of ``dt`` seconds. ``x``: input (weighted spike counts) per neuron and synapse.
+
+    Returns ``(state, spikes, imem_end)``; ``imem_end`` is the membrane current at the end of
+    the step before any reset (what the surrogate sees).
+    """
+    io = c.Io
+    syn0 = state.isyn + c.syn_jump * x
+    zero = jnp.zeros_like(io)
+    dt_arr = jnp.full_like(io, dt)
+    # Refractory at the start of the step: the membrane is held at reset until `start`.
+    start = jnp.minimum(state.t_ref, dt)
+    z_start = jnp.where(state.t_ref > 0, c.z_reset, z_from_imem(c, state.imem))
+    z_end, slope0 = _segment(c, z_start, start, dt_arr, syn0, state.iahp, zero, method)
+    imem_end, u_end = imem_from_z(c, z_end)
+    spikes = dynapse_spike(
+        c, imem_end, u_end, spike_fn=spike_fn, multi_spike=multi_spike, max_spikes_per_dt=max_spikes_per_dt
+    )
+    crossed = lax.stop_gradient(spikes) > 0
+
+    if multi_spike:
+        # Training aid: the spike (or spikes) happen at the end of the step.
+        t_spike = dt_arr
+        n_events = lax.stop_gradient(spikes)
+    else:
+        frac = _crossing_fraction(z_start, slope0, z_end, c.z_thr, dt - start)
+        t_spike = start + frac * (dt - start)
+        n_events = 1.0
+    ahp_at_spike = _ahp_at(c, state.iahp, t_spike) + n_events * c.ahp_jump
+    resume = t_spike + c.t_ref
+    if multi_spike:
+        z_after = c.z_reset
+    else:
+        # A refractory period that ends inside the step resumes integration until its end.
+        z_resumed, _ = _segment(
+            c, c.z_reset, jnp.minimum(resume, dt_arr), dt_arr, syn0, ahp_at_spike, t_spike, method
+        )
+        z_after = jnp.where(resume < dt, z_resumed, c.z_reset)
+
+    imem_next = jnp.where(crossed, imem_from_z(c, z_after)[0], imem_end)
+    iahp_next = jnp.where(
+        crossed, _ahp_at(c, ahp_at_spike, dt - t_spike), jnp.maximum(io, state.iahp * c.ahp_decay)
+    )
+    t_ref_next = jnp.where(crossed, jnp.maximum(resume - dt, 0.0), jnp.maximum(state.t_ref - dt, 0.0))
+    isyn_next = jnp.maximum(io[:, None], syn0 * c.syn_decay)
+    new = DynapseState(imem=imem_next, isyn=isyn_next, iahp=iahp_next, t_ref=t_ref_next)
+    return new, spikes, imem_end

@@ -1,0 +1,83 @@
+r"""Device mismatch: every chip draws its own frozen deviation of the circuit parameters.
+
+$p' = p\,(1 + \frac{\text{percent}}{100}\,\varepsilon)$, $\varepsilon \sim \mathcal N(0, 1)$ drawn
+independently per neuron and per parameter from ``key``: the same key is the same chip.
+``jax.vmap(lambda k: apply_mismatch(k, params, 10.0))(keys)`` gives a batch of chips, and
+``jax.vmap`` of a simulation over it simulates them all at once.
+
+Analog mismatch in subthreshold circuits is roughly Gaussian in the transistor threshold
+voltage, i.e. log-normal in currents (Pelgrom et al. 1989, doi:10.1109/JSSC.1989.572629); for
+the few-percent deviations of interest the relative-Gaussian model above (the one Rockpool's
+``DynapSim`` uses) is the same to first order. Perturbed values are floored at 1 % of the nominal
+value so that a large ``percent`` cannot produce non-physical negative currents.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Optional, Union
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import PRNGKeyArray
+
+from ._circuit import PARAMETER_NAMES, DynapseParams
+
+__all__ = ["DEFAULT_MISMATCH", "apply_mismatch"]
+
+#: Parameters perturbed by default: the bias currents and capacitances, not the transistor
+#: constants (Io, kappa, Ut, Vth) or the reference values that are switched off (Idc, Iw_ahp,
+#: If_nmda at Io) or set digitally (Iscale).
+DEFAULT_MISMATCH = tuple(
+    name
+    for name in PARAMETER_NAMES
+    if (name.startswith("I") or name.startswith("C_"))
+    and name not in ("Io", "Iscale", "Idc", "Iw_ahp", "If_nmda", "Ireset")
+)
+
+
+def _spec_names(spec) -> tuple[str, ...]:
+    if spec is None:
+        return DEFAULT_MISMATCH
+    if isinstance(spec, DynapseParams):
+        names = tuple(name for name in PARAMETER_NAMES if bool(getattr(spec, name)))
+    else:
+        names = tuple(spec)
+    unknown = sorted(set(names) - set(PARAMETER_NAMES))
+    if unknown:
+        raise ValueError(f"unknown parameter(s) in `spec`: {unknown}")
+    return names
+
+
+def apply_mismatch(
+    key: PRNGKeyArray,
+    params: DynapseParams,
+    percent: float = 10.0,
+    spec: Optional[Union[Iterable[str], DynapseParams]] = None,
+) -> DynapseParams:
+    """Parameters of one chip: Gaussian relative deviations of ``percent`` % (one std).
+
+    **Arguments:**
+
+    - ``key``: the chip (same key, same deviations).
+    - ``params``: nominal :class:`DynapseParams`.
+    - ``percent``: relative standard deviation in %, >= 0.
+    - ``spec``: which parameters deviate: names, or a :class:`DynapseParams` of booleans
+      (a PyTree spec); default :data:`DEFAULT_MISMATCH`.
+    """
+    if key is None:
+        raise ValueError("`key` is required: it decides which chip is simulated")
+    if isinstance(percent, (int, float)) and not percent >= 0:
+        raise ValueError(f"`percent` must be >= 0, got {percent!r}")
+    names = _spec_names(spec)
+    keys = jax.random.split(key, len(PARAMETER_NAMES))
+    sigma = percent / 100.0
+    out = params
+    for k, name in zip(keys, PARAMETER_NAMES):
+        if name not in names:
+            continue
+        nominal = getattr(params, name)
+        deviated = nominal * (1.0 + sigma * jax.random.normal(k, nominal.shape, nominal.dtype))
+        value = jnp.maximum(deviated, 0.01 * nominal)
+        out = eqx.tree_at(lambda p, name=name: getattr(p, name), out, value)
+    return out

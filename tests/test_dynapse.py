@@ -1,0 +1,364 @@
+"""DYNAP-SE2 simulator: circuit relations, each synapse, inhibition, the membrane against an
+independent scipy reference, f-I, adaptation, refractory period, mismatch, gradients, errors."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.test_util import check_grads
+
+import dynapse_reference as ref
+import spikax as sx
+from helpers import assert_trees_close, python_loop
+from spikax.devices import dynapse as dx
+
+DEFAULTS = dx.DEFAULTS
+
+
+def run(n_or_model, xs, **overrides):
+    model = n_or_model if isinstance(n_or_model, dx.DynapSim) else dx.DynapSim(n_or_model, **overrides)
+    return eqx.filter_jit(lambda m, x: m(x, record=True))(model, jnp.asarray(xs, jnp.float32))
+
+
+# ---------------------------------------------------------------------------- circuit relations
+
+
+def test_translation_functions_are_inverses():
+    C, kappa, Ut, Vth = 3e-12, 0.705, 0.025, 0.7
+    for tau in (1e-4, 2e-2, 1.0):
+        assert dx.tau_from_itau(dx.itau_from_tau(tau, C, kappa, Ut), C, kappa, Ut) == pytest.approx(tau, rel=1e-12)
+    for width in (1e-6, 1e-3):
+        assert dx.pulse_width(dx.ipulse_from_width(width, C, Vth), C, Vth) == pytest.approx(width, rel=1e-12)
+    assert dx.gain_ratio(dx.igain_from_ratio(4.0, 5e-12), 5e-12) == pytest.approx(4.0)
+    # The relations themselves.
+    assert dx.itau_from_tau(20e-3, 3e-12, 0.705, 0.025) == pytest.approx(3e-12 * 0.025 / (0.705 * 20e-3))
+    assert dx.kappa_mean(0.75, 0.66) == pytest.approx(0.705)
+
+
+def test_defaults_table():
+    d = DEFAULTS
+    kappa = 0.705
+    assert d["Itau_mem"] == pytest.approx(3e-12 * 0.025 / (kappa * 20e-3))
+    assert d["Igain_mem"] / d["Itau_mem"] == pytest.approx(4.0)
+    for s in ("ampa", "nmda", "gaba", "shunt"):
+        tau = dx.tau_from_itau(d[f"Itau_{s}"], d[f"C_{s}"], kappa, 0.025)
+        assert tau == pytest.approx(10e-3) and d[f"Igain_{s}"] / d[f"Itau_{s}"] == pytest.approx(100.0)
+    assert dx.tau_from_itau(d["Itau_ahp"], d["C_ahp"], kappa, 0.025) == pytest.approx(50e-3)
+    assert dx.pulse_width(d["Ipulse"], d["C_pulse"], d["Vth"]) == pytest.approx(10e-6)
+    assert dx.pulse_width(d["Ipulse_ahp"], d["C_pulse_ahp"], d["Vth"]) == pytest.approx(1e-6)
+    assert dx.pulse_width(d["Iref"], d["C_ref"], d["Vth"]) == pytest.approx(1e-3)
+    for name in ("Idc", "Iw_ahp", "If_nmda", "Ireset"):
+        assert d[name] == d["Io"] == 5e-13
+    p = dx.DynapseParams.default(3, Idc=[1e-12, 2e-12, 3e-12])
+    assert p.Idc.shape == (3,) and float(p.Itau_mem[1]) == pytest.approx(d["Itau_mem"], rel=1e-6)
+
+
+def test_parameter_errors():
+    with pytest.raises(ValueError, match="unknown DYNAP-SE2 parameter"):
+        dx.DynapSim(2, Itau_membrane=1e-12)
+    with pytest.raises(ValueError, match="`Itau_mem` must be > 0"):
+        dx.DynapSim(2, Itau_mem=-1e-12)
+    with pytest.raises(ValueError, match="`C_mem` must be > 0"):
+        dx.DynapSim(2, C_mem=0.0)
+    with pytest.raises(ValueError, match="`Igain_ampa` must be finite"):
+        dx.DynapSim(2, Igain_ampa=float("nan"))
+    with pytest.raises(ValueError, match=r"`Idc` must be a scalar or broadcast to shape \(2,\)"):
+        dx.DynapSim(2, Idc=[1e-11, 1e-11, 1e-11])
+    with pytest.raises(ValueError, match="`Ireset` must be below `Ispkthr`"):
+        dx.DynapSim(2, Ireset=2e-7)
+    with pytest.raises(ValueError, match="`Idc` must be >= the dark current"):
+        dx.DynapSim(2, Idc=1e-14)
+    with pytest.raises(ValueError, match="`method` must be one of"):
+        dx.DynapSim(2, method="midpoint")
+    with pytest.raises(ValueError, match=r"`w_rec` must have shape \(n_neurons, n_neurons, 4\)"):
+        dx.DynapSim(2, w_rec=np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="`w_rec` must be >= 0"):
+        dx.DynapSim(2, w_rec=-np.ones((2, 2, 4)))
+    with pytest.warns(UserWarning, match="refractory period"):
+        dx.DynapSim(2, dt=2e-3)
+
+
+def test_input_errors():
+    m = dx.DynapSim(3)
+    with pytest.raises(ValueError, match="`xs` must be >= 0"):
+        m(-jnp.ones((5, 3, 4)))
+    with pytest.raises(ValueError, match=r"`xs` must have shape \(T, 3, 4\)"):
+        m(jnp.ones((5, 3)))
+    with pytest.raises(ValueError, match="`xs` must be finite"):
+        m(jnp.full((5, 3, 4), jnp.nan))
+
+
+# ---------------------------------------------------------------------------------- synapses
+
+
+@pytest.mark.parametrize("k,name", list(enumerate(dx.SYNAPSES)))
+def test_each_synapse_jumps_and_decays_in_closed_form(k, name):
+    c = ref.constants()
+    xs = np.zeros((120, 1, 4))
+    xs[0, 0, k] = 2.0
+    _, _, rec = run(1, xs)
+    jump = 2.0 * c[f"jump_{name}"]
+    t = np.arange(1, 121) * 1e-3
+    want = np.maximum(c["Io"], (c["Io"] + jump) * np.exp(-t / c[f"tau_{name}"]))
+    np.testing.assert_allclose(rec[f"i{name}"][:, 0], want, rtol=2e-5)
+    # The jump: (Igain/Itau) * x * Iscale * (1 - exp(-t_pulse/tau)), about 2 nA here.
+    assert jump == pytest.approx(100 * 2 * 1e-8 * (1 - np.exp(-1e-5 / 10e-3)), rel=1e-4)
+    # The other synapses never leave the floor.
+    for other in dx.SYNAPSES:
+        if other != name:
+            np.testing.assert_array_equal(rec[f"i{other}"][:, 0], np.float32(c["Io"]))
+
+
+def test_no_input_no_charge():
+    _, state, rec = run(2, np.zeros((200, 2, 4)))
+    for key in ("iampa", "inmda", "igaba", "ishunt", "iahp", "imem"):
+        np.testing.assert_array_equal(rec[key], np.float32(5e-13))
+    np.testing.assert_array_equal(rec["vmem"], 0.0)
+
+
+def test_inhibition_lowers_the_rate_each_in_its_own_way():
+    T = 1000
+    base = np.zeros((T, 3, 4))
+    base[::5, 1, 2] = 1.0  # neuron 1: GABA input at 200 Hz
+    base[::5, 2, 3] = 1.0  # neuron 2: SHUNT input at 200 Hz
+    spikes, _, rec = run(3, base, Idc=1e-10)
+    rates = np.asarray(spikes.sum(0))
+    assert rates[0] > 8
+    assert rates[1] < 0.7 * rates[0] and rates[2] < 0.7 * rates[0]
+    # GABA acts on the leak (it enters I_mem_inf and the -I_mem (I_gaba/I_tau) term); SHUNT only
+    # subtracts from the input current. A SHUNT larger than Idc silences the neuron completely.
+    strong = np.zeros((T, 1, 4))
+    strong[::2, 0, 3] = 1.0
+    silent, _, _ = run(1, strong, Idc=1e-10)
+    assert float(silent.sum()) == 0
+
+
+def test_nmda_contributes_only_when_imem_is_large_against_its_gate():
+    p = dx.DynapseParams.default(1, If_nmda=1e-9)
+    c = dx.dynapse_derive(p, 1e-3)
+    syn = jnp.array([[5e-13, 2e-9, 5e-13, 5e-13]])
+    nosyn = jnp.full((1, 4), 5e-13)
+
+    def drive(imem):
+        imem = jnp.array([imem])
+        u = jnp.log(imem / 5e-13)
+        return float((dx.membrane_rhs(c, imem, u, syn, c.Io) - dx.membrane_rhs(c, imem, u, nosyn, c.Io))[0])
+
+    gain = 4.0  # Igain_mem / Itau_mem
+    # Gate 1/(1 + If/Imem): closed (about 1e-3) at Imem = 1 pA, half open at Imem = If.
+    assert drive(1e-12) == pytest.approx(gain * 2e-9 / (1 + 1e-9 / 1e-12), rel=1e-3)
+    assert drive(1e-9) == pytest.approx(gain * 2e-9 / 2, rel=1e-3)
+    # In a simulation: the same NMDA input drives a neuron with an open gate (If = Io) far more.
+    xs = np.zeros((600, 2, 4))
+    xs[::4, :, 1] = 1.0
+    spikes, _, _ = run(2, xs, If_nmda=[5e-13, 3e-8], Idc=2e-11)
+    assert float(spikes[:, 0].sum()) > 2 * float(spikes[:, 1].sum()) + 2
+
+
+# ------------------------------------------------------------------- membrane vs the reference
+
+_ITAU_SLOW = dx.itau_from_tau(0.5, 40e-12, 0.705, 0.025)
+SLOW_AHP = dict(Itau_ahp=_ITAU_SLOW, Igain_ahp=10 * _ITAU_SLOW)
+FI_SWEEP = [1.5e-11, 2e-11, 5e-11, 1e-10, 3e-10, 1e-9, 3e-9, 1e-8]
+
+
+def rate_from_times(times):
+    return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
+
+
+def test_fi_rates_at_dt_1ms_within_5_percent_of_the_reference():
+    c = ref.constants()
+    spikes, _, _ = run(len(FI_SWEEP), np.zeros((1500, len(FI_SWEEP), 4)), Idc=FI_SWEEP)
+    for j, idc in enumerate(FI_SWEEP):
+        want = ref.simulate(dict(c, Idc=idc), 1.5)
+        got = np.nonzero(np.asarray(spikes[:, j]))[0] * 1e-3
+        assert len(want) >= 2
+        assert len(got) == pytest.approx(len(want), rel=0.05, abs=1), (idc, len(got), len(want))
+        assert rate_from_times(got) == pytest.approx(rate_from_times(want), rel=0.05), idc
+
+
+def test_spike_times_at_dt_10us_within_0_1_ms():
+    c = ref.constants(Iw_ahp=1e-7, **SLOW_AHP)
+    dt, duration = 1e-5, 0.25
+    rng = np.random.default_rng(3)
+    arrivals = np.nonzero(rng.random(250) < 0.1)[0] * 1e-3  # 100 Hz AMPA input on a 1 ms grid
+    xs = np.zeros((int(duration / dt), 3, 4))
+    xs[np.round(arrivals / dt).astype(int), 2, 0] = 0.5
+    model = dx.DynapSim(3, dt=dt, Idc=[1e-9, 1e-8, 1e-11], Iw_ahp=1e-7, **SLOW_AHP)
+    spikes, _, _ = run(model, xs)
+    # Adapting neurons (slow AHP) under constant current, and under Poisson AMPA input.
+    poisson = [(t, "ampa", 0.5) for t in arrivals]
+    cases = [(dict(c, Idc=1e-9), ()), (dict(c, Idc=1e-8), ()), (dict(c, Idc=1e-11), poisson)]
+    for j, (cc, inputs) in enumerate(cases):
+        want = ref.simulate(cc, duration, inputs)
+        got = np.nonzero(np.asarray(spikes[:, j]))[0] * dt
+        assert len(want) >= 3 and len(got) == len(want), (j, len(got), len(want))
+        # Reported in the step containing the crossing: within one step, far inside 0.1 ms.
+        np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+def test_fi_curve_monotonic_zero_below_onset_and_adaptation():
+    idc = [5e-12, 1e-11, 2e-11, 5e-11, 1e-10, 1e-9, 1e-8]
+    spikes, _, _ = run(len(idc), np.zeros((1000, len(idc), 4)), Idc=idc)
+    counts = np.asarray(spikes.sum(0))
+    assert counts[0] == counts[1] == 0  # below the onset (about 10.2 pA for the defaults)
+    assert np.all(np.diff(counts[1:]) > 0)
+    # Adaptation: a slow AHP (0.5 s, gain 10) lengthens the intervals spike after spike.
+    adapted, _, rec = run(2, np.zeros((1000, 2, 4)), Idc=1e-9, Iw_ahp=[5e-13, 1e-7], **SLOW_AHP)
+    isi = np.diff(np.nonzero(np.asarray(adapted[:, 1]))[0])
+    assert isi[-1] > 1.5 * isi[0]
+    assert float(adapted[:, 1].sum()) < 0.8 * float(adapted[:, 0].sum())
+    assert np.all(np.diff(isi) >= -1)
+    assert float(rec["iahp"][-1, 1]) > 10 * 5e-13
+
+
+def test_refractory_period_holds_the_membrane_at_reset():
+    t_ref = 5e-3
+    model = dx.DynapSim(1, Idc=1e-8, Iref=dx.ipulse_from_width(t_ref, 1.5e-12, 0.7))
+    spikes, _, rec = run(model, np.zeros((300, 1, 4)))
+    steps = np.nonzero(np.asarray(spikes[:, 0]))[0]
+    assert len(steps) > 5
+    assert np.all(np.diff(steps) * 1e-3 >= t_ref)
+    for s in steps:
+        # Steps entirely inside the refractory period end with the membrane at reset.
+        np.testing.assert_allclose(rec["imem"][s : s + 4, 0], 5e-13, rtol=1e-4)
+
+
+def test_multi_spike_option_counts_log_threshold_crossings():
+    p = dx.DynapseParams.default(1)
+    c = dx.dynapse_derive(p, 1e-3)
+    imem = jnp.array([5e-8, 1.0001e-7, 2.5e-7, 2e-6])
+    count = dx.dynapse_spike(c, imem, jnp.log(imem / 5e-13), spike_fn=None, multi_spike=True, max_spikes_per_dt=10.0)
+    np.testing.assert_array_equal(count, [0, 1, 1, 3])  # ceil(ln(I/Ispkthr)): ln 20 = 3.0
+    spikes, _, _ = run(1, np.zeros((300, 1, 4)), Idc=1e-8)
+    multi, _, _ = run(dx.DynapSim(1, Idc=1e-8, multi_spike=True), np.zeros((300, 1, 4)))
+    assert float(multi.sum()) > 0 and float(multi.max()) >= 1
+
+
+# ------------------------------------------------------------------------ loop and recurrence
+
+
+def test_scan_loop_jit_vmap_and_continuation(key):
+    model = dx.DynapSim(3, Idc=[1e-10, 1e-9, 2e-11], Iw_ahp=1e-9)
+    xs = (jax.random.uniform(key, (2, 120, 3, 4)) < 0.05).astype(jnp.float32)
+    ys, st, _ = model(xs[0])
+    ys_loop, st_loop = python_loop(model, xs[0])
+    np.testing.assert_array_equal(ys, ys_loop)
+    assert_trees_close(st, st_loop, rtol=1e-5)
+    ys_jit, _, _ = eqx.filter_jit(lambda m, x: m(x))(model, xs[0])
+    np.testing.assert_array_equal(ys_jit, ys)
+    batched = jax.vmap(model)(xs)[0]
+    np.testing.assert_array_equal(batched[1], model(xs[1])[0])
+    a, s1, _ = model(xs[0, :50])
+    b, s2, _ = model(xs[0, 50:], s1)
+    np.testing.assert_array_equal(jnp.concatenate([a, b]), ys)
+    assert_trees_close(s2, st, rtol=1e-5)
+
+
+def test_recurrent_spikes_arrive_at_the_next_step():
+    w_rec = np.zeros((2, 2, 4))
+    w_rec[0, 1, 0] = 3.0  # neuron 0 -> AMPA of neuron 1
+    model = dx.DynapSim(2, Idc=[1e-9, 5e-13], w_rec=w_rec)
+    spikes, _, rec = run(model, np.zeros((100, 2, 4)))
+    first = int(np.nonzero(np.asarray(spikes[:, 0]))[0][0])
+    c = ref.constants()
+    ampa = np.asarray(rec["iampa"][:, 1])
+    assert np.all(ampa[: first + 1] == np.float32(5e-13))
+    jump = 3.0 * c["jump_ampa"]
+    assert ampa[first + 1] == pytest.approx((5e-13 + jump) * np.exp(-1e-3 / 10e-3), rel=1e-4)
+
+
+# ---------------------------------------------------------------------------------- mismatch
+
+
+def test_mismatch_statistics_and_chip_identity(key):
+    p = dx.DynapseParams.default(4000)
+    chip = dx.apply_mismatch(key, p, 10.0)
+    for name in ("Itau_mem", "Igain_ampa", "C_mem", "Iref"):
+        rel = np.asarray(getattr(chip, name)) / np.asarray(getattr(p, name)) - 1
+        assert rel.std() == pytest.approx(0.10, rel=0.06) and abs(rel.mean()) < 0.01
+    for name in ("Io", "kappa_n", "Ut", "Iscale"):
+        np.testing.assert_array_equal(getattr(chip, name), getattr(p, name))
+    again = dx.apply_mismatch(key, p, 10.0)
+    other = dx.apply_mismatch(jax.random.key(7), p, 10.0)
+    np.testing.assert_array_equal(again.Itau_mem, chip.Itau_mem)
+    assert not np.allclose(other.Itau_mem, chip.Itau_mem, rtol=1e-3, atol=0)
+    only = dx.apply_mismatch(key, p, 5.0, spec=["Idc"])
+    np.testing.assert_array_equal(only.Itau_mem, p.Itau_mem)
+    assert not np.allclose(only.Idc, p.Idc, rtol=1e-3, atol=0)
+    with pytest.raises(ValueError, match="unknown parameter"):
+        dx.apply_mismatch(key, p, 5.0, spec=["Itau"])
+
+
+def test_many_chips_at_once_with_vmap(key):
+    p = dx.DynapseParams.default(4, Idc=1e-9)
+    chips = jax.vmap(lambda k: dx.apply_mismatch(k, p, 20.0))(jax.random.split(key, 5))
+    assert chips.Itau_mem.shape == (5, 4)
+
+    def rate(params):
+        return dx.DynapSim(4, params=params)(jnp.zeros((300, 4, 4)))[0].sum(0)
+
+    rates = jax.vmap(rate)(chips)
+    assert rates.shape == (5, 4) and float(rates.std()) > 0
+
+
+# --------------------------------------------------------------------------------- gradients
+
+
+def test_gradients_on_a_spiking_run_are_finite_and_nonzero(key):
+    layer = dx.DynapseLinear(8, 3, key=key, scale=3.0)
+    model = dx.DynapSim(3, Idc=2e-11)
+    xs = (jax.random.uniform(jax.random.key(1), (200, 8)) < 0.05).astype(jnp.float32)
+
+    def loss(both):
+        layer, model = both
+        drive, _, _ = layer(xs)
+        spikes, _, _ = model(drive)
+        return jnp.sum(spikes)
+
+    assert float(loss((layer, model))) > 0
+    g_layer, g_model = eqx.filter_grad(loss)((layer, model))
+    assert np.all(np.isfinite(g_layer.weight)) and np.abs(g_layer.weight).sum() > 0
+    for name in ("Idc", "Itau_mem", "Igain_mem", "Igain_ampa"):
+        g = np.asarray(getattr(g_model.params, name))
+        assert np.all(np.isfinite(g)) and np.abs(g).sum() > 0, name
+
+
+def test_check_grads_on_a_smooth_sub_threshold_twin(key):
+    # Below threshold, above the floor, the whole step is smooth: finite differences must match.
+    xs = jnp.zeros((40, 2, 4)).at[::5, :, 0].set(0.02).at[::7, :, 2].set(0.01)
+
+    def loss(w_scale, idc_pA, itau_pA):
+        model = dx.DynapSim(2, Idc=2e-12)
+        p = model.params
+        p = eqx.tree_at(lambda q: (q.Idc, q.Itau_mem), p, (idc_pA * 1e-12, itau_pA * 1e-12))
+        model = eqx.tree_at(lambda m: m.params, model, p)
+        _, _, rec = model(xs * w_scale, record=True)
+        return jnp.sum(rec["vmem"])
+
+    args = (jnp.float32(1.0), jnp.array([6.0, 8.0]), jnp.array([5.3, 5.3]))
+    check_grads(loss, args, order=1, modes=["rev"], eps=1e-2, atol=2e-2, rtol=2e-2)
+
+
+# -------------------------------------------------------------------------------- input layer
+
+
+def test_synapse_aware_input_layer():
+    w = np.array([[0.5, -0.25], [-1.0, 2.0]])
+    layer = dx.DynapseLinear.from_weights(w, excitatory="nmda", inhibitory="shunt")
+    xs = jnp.array([[1.0, 0.0], [1.0, 2.0]])
+    ys, _, _ = layer(xs)
+    assert ys.shape == (2, 2, 4)
+    np.testing.assert_allclose(ys[1, :, 1], [0.5, 4.0])  # NMDA gets the positive weights
+    np.testing.assert_allclose(ys[1, :, 3], [2.0, 0.25])  # SHUNT gets |negative| weights
+    np.testing.assert_array_equal(ys[..., 0], 0.0)
+    full = dx.DynapseLinear.from_weights(np.ones((2, 3, 4)))
+    assert full(xs)[0].shape == (2, 3, 4)
+    with pytest.raises(ValueError, match="`weight` must be >= 0"):
+        dx.DynapseLinear.from_weights(-np.ones((2, 3, 4)))
+    with pytest.raises(ValueError, match="`excitatory` must be one of"):
+        dx.DynapseLinear.from_weights(w, excitatory="gaba")
+    net = sx.Sequential(layer, dx.DynapSim(2, Idc=1e-10))
+    spikes, _, rec = net(jnp.ones((50, 2)), record=True)
+    assert spikes.shape == (50, 2) and set(rec[1]) >= {"imem", "vmem", "iampa", "inmda", "igaba", "ishunt", "iahp"}
