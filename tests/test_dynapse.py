@@ -137,8 +137,8 @@ def test_inhibition_lowers_the_rate_each_in_its_own_way():
 def test_nmda_contributes_only_when_imem_is_large_against_its_gate():
     p = dx.DynapseParams.default(1, If_nmda=1e-9)
     c = dx.dynapse_derive(p, 1e-3)
-    syn = jnp.array([[5e-13, 2e-9, 5e-13, 5e-13]])
-    nosyn = jnp.full((1, 4), 5e-13)
+    syn = jnp.array([[5e-13], [2e-9], [5e-13], [5e-13]])
+    nosyn = jnp.full((4, 1), 5e-13)
 
     def drive(imem):
         imem = jnp.array([imem])

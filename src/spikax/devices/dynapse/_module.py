@@ -80,6 +80,7 @@ class DynapSim(AbstractNeuron):
     method: str = eqx.field(static=True)
     multi_spike: bool = eqx.field(static=True)
     max_spikes_per_dt: float = eqx.field(static=True)
+    resume_in_step: bool = eqx.field(static=True)
 
     def __init__(
         self,
@@ -113,7 +114,11 @@ class DynapSim(AbstractNeuron):
                     f"[pre, post, synapse], got {w_rec.shape}"
                 )
             _check_nonnegative("w_rec", w_rec)
-        t_ref = np.asarray(params.Vth * params.C_ref / params.Iref) if is_concrete(params.Iref) else None
+        concrete = all(is_concrete(getattr(params, k)) for k in ("Vth", "C_ref", "Iref"))
+        t_ref = np.asarray(params.Vth * params.C_ref / params.Iref) if concrete else None
+        # Integration after a refractory period that ends inside a step is only needed when some
+        # t_ref < dt; unknown (traced) parameters keep it on.
+        self.resume_in_step = t_ref is None or bool(np.min(t_ref) < self.dt)
         if t_ref is not None and np.min(t_ref) < self.dt * (1 - 1e-6):
             warnings.warn(
                 f"the refractory period ({np.min(t_ref):.3g} s) is shorter than dt ({self.dt:g} s): "
@@ -143,17 +148,23 @@ class DynapSim(AbstractNeuron):
         return dynapse_derive(self.params, self.dt), None
 
     def advance(self, coeffs, state: DynapSimState, x, extra):
+        """One step; ``x`` is ``(n_neurons, 4)`` as in the input."""
+        return self._advance(coeffs, state, x.T)
+
+    def _advance(self, coeffs, state: DynapSimState, x_t):
+        # x_t is synapse-major (4, n): the layout the dynamics run in.
         if self.w_rec is not None:
-            x = x + jnp.tensordot(state.spikes, self.w_rec, axes=1)
+            x_t = x_t + jnp.tensordot(state.spikes, self.w_rec, axes=1).T
         neurons, spikes, _ = dynapse_step(
             coeffs,
             state.neurons,
-            x,
+            x_t,
             dt=self.dt,
             method=self.method,
             spike_fn=self.spike_fn,
             multi_spike=self.multi_spike,
             max_spikes_per_dt=self.max_spikes_per_dt,
+            resume_in_step=self.resume_in_step,
         )
         return DynapSimState(neurons=neurons, spikes=spikes), spikes
 
@@ -168,11 +179,16 @@ class DynapSim(AbstractNeuron):
             def record_fn(st, y):
                 nrn = st.neurons
                 out = {"imem": nrn.imem, "vmem": vmem_from_imem(coeffs, nrn.imem), "iahp": nrn.iahp}
-                out.update({f"i{name}": nrn.isyn[:, k] for k, name in enumerate(SYNAPSES)})
+                out.update({f"i{name}": nrn.isyn[k] for k, name in enumerate(SYNAPSES)})
                 return out
         else:
             record_fn = record_function(record)
-        return simulate(lambda st, x: self.advance(coeffs, st, x, None), state, xs, record=record_fn)
+        # Checkpoint each step: the backward pass recomputes a step from its carry instead of
+        # storing the ~100 intermediates of the Newton solves and Heun stages (far less memory
+        # traffic, the main cost of the backward pass here).
+        step = jax.checkpoint(lambda st, x: self._advance(coeffs, st, x), prevent_cse=False)
+        # Synapse-major input (T, 4, n), transposed once here rather than in every step.
+        return simulate(step, state, jnp.swapaxes(xs, 1, 2), record=record_fn)
 
 
 class DynapseLinear(eqx.Module):
@@ -248,5 +264,15 @@ class DynapseLinear(eqx.Module):
         if xs.ndim < 1 or xs.shape[-1] != self.in_features:
             raise ValueError(f"`xs` must end with in_features = {self.in_features} channels, got shape {xs.shape}")
         _check_nonnegative("xs", xs)
-        ys = jnp.tensordot(xs, self.to_synapses(), axes=1)
+        if self.weight.ndim == 3:
+            ys = jnp.tensordot(xs, self.weight, axes=1)
+        else:
+            # Two products (excitatory, inhibitory) instead of one with four mostly-zero planes.
+            exc = xs @ jnp.maximum(self.weight, 0.0)
+            inh = xs @ jnp.maximum(-self.weight, 0.0)
+            zero = jnp.zeros_like(exc)
+            planes = [zero, zero, zero, zero]
+            planes[SYNAPSES.index(self.excitatory)] = exc
+            planes[SYNAPSES.index(self.inhibitory)] = inh
+            ys = jnp.stack(planes, axis=-1)
         return ys, None, ({} if record else None)
