@@ -6,9 +6,26 @@ import pytest
 from spikax import cli
 
 
-def test_demo_writes_figures_recordings_and_summary(tmp_path, capsys):
+def test_default_demo_is_the_dynapse_tutorial_case(tmp_path, capsys):
     out = tmp_path / "demo"
-    code = cli.main(["demo", "--out", str(out), "--duration", "0.3", "--n-neurons", "6", "--n-inputs", "30"])
+    assert cli.main(["demo", "--out", str(out), "--rate", "40"]) == 0
+    printed = capsys.readouterr().out
+    assert "DYNAP-SE2" in printed and "output spikes" in printed
+    for name in ("input_raster.png", "output_raster.png", "vmem_isyn.png", "imem.png", "spike_function.png"):
+        assert (out / name).stat().st_size > 5000, name
+    rec = np.load(out / "recordings.npz")
+    for key in ("imem", "vmem", "iampa", "inmda", "igaba", "ishunt", "iahp"):
+        assert rec[key].shape == (1000,), key
+    assert rec["input_spikes"].shape == (1000, 1) and float(rec["weight"]) == 0.1
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["output_spikes"] == int(rec["output_spikes"].sum()) > 0
+    assert summary["input_spikes"] == int(rec["input_spikes"].sum())
+
+
+def test_lif_demo_writes_figures_recordings_and_summary(tmp_path, capsys):
+    out = tmp_path / "demo"
+    args = ["demo", "--model", "lif", "--out", str(out), "--duration", "0.3", "--n-neurons", "6", "--n-inputs", "30"]
+    code = cli.main(args)
     assert code == 0
     printed = capsys.readouterr().out
     assert "output spikes" in printed and str(out.resolve()) in printed

@@ -348,13 +348,20 @@ def test_synapse_aware_input_layer():
     w = np.array([[0.5, -0.25], [-1.0, 2.0]])
     layer = dx.DynapseLinear.from_weights(w, excitatory="nmda", inhibitory="shunt")
     xs = jnp.array([[1.0, 0.0], [1.0, 2.0]])
-    ys, _, _ = layer(xs)
-    assert ys.shape == (2, 2, 4)
-    np.testing.assert_allclose(ys[1, :, 1], [0.5, 4.0])  # NMDA gets the positive weights
-    np.testing.assert_allclose(ys[1, :, 3], [2.0, 0.25])  # SHUNT gets |negative| weights
-    np.testing.assert_array_equal(ys[..., 0], 0.0)
-    full = dx.DynapseLinear.from_weights(np.ones((2, 3, 4)))
-    assert full(xs)[0].shape == (2, 3, 4)
+    ampa, nmda, gaba, shunt = layer(xs)[0]
+    assert ampa is None and gaba is None  # no input to these synapse types at all
+    np.testing.assert_allclose(nmda[1], [0.5, 4.0])  # NMDA gets the positive weights
+    np.testing.assert_allclose(shunt[1], [2.0, 0.25])  # SHUNT gets |negative| weights
+    full = dx.DynapseLinear.from_weights(np.arange(24.0).reshape(2, 3, 4))
+    parts = full(xs)[0]
+    assert len(parts) == 4 and parts[2].shape == (2, 3)
+    np.testing.assert_allclose(parts[2][1], xs[1] @ np.arange(24.0).reshape(2, 3, 4)[:, :, 2])
+    # The split form and the (T, n, 4) array are the same input to DynapSim.
+    model = dx.DynapSim(3, Idc=1e-10)
+    drive = jnp.stack(parts, axis=-1) * 0.01
+    a = model(tuple(p * 0.01 for p in parts))[1]
+    b = model(drive)[1]
+    assert_trees_close(a, b, rtol=1e-6)
     with pytest.raises(ValueError, match="`weight` must be >= 0"):
         dx.DynapseLinear.from_weights(-np.ones((2, 3, 4)))
     with pytest.raises(ValueError, match="`excitatory` must be one of"):

@@ -10,14 +10,13 @@ import time
 from pathlib import Path
 
 
-def _demo(args: argparse.Namespace) -> int:
+def _demo_lif(args: argparse.Namespace) -> int:
     import jax
     import numpy as np
 
     import spikax as sx
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = _prepare_out(args)
     t_start = time.perf_counter()
 
     dt = args.dt
@@ -103,6 +102,83 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _prepare_out(args) -> Path:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _demo_dynapse(args: argparse.Namespace) -> int:
+    """The DYNAP-SE tutorial case: one neuron behind a 1->1 weight, Poisson input."""
+    import jax
+    import numpy as np
+
+    import spikax as sx
+    from spikax.devices import dynapse as dx
+
+    out = _prepare_out(args)
+    t_start = time.perf_counter()
+    dt = args.dt
+    inputs = sx.encode.poisson(args.rate, duration=args.duration, dt=dt, n_channels=1, key=jax.random.key(args.seed))
+    layer = dx.DynapseLinear.from_weights([[args.weight]], excitatory="ampa")
+    neuron = dx.DynapSim(1, dt=dt)
+    net = sx.Sequential(layer, neuron)
+    spikes, _, record = jax.jit(lambda x: net(x, record=True))(inputs)
+    rec = {k: np.asarray(v[:, 0]) for k, v in record[1].items()}
+    spikes, inputs = np.asarray(spikes), np.asarray(inputs)
+    elapsed = time.perf_counter() - t_start
+
+    np.savez_compressed(
+        out / "recordings.npz", dt=dt, input_spikes=inputs, output_spikes=spikes, weight=args.weight, **rec
+    )
+    thr = float(neuron.params.Ispkthr[0])
+    figures = {
+        "input_raster.png": sx.plot.raster(inputs, dt=dt, title=f"input: Poisson {args.rate:g} Hz", ylabel="input"),
+        "output_raster.png": sx.plot.raster(spikes, dt=dt, title="output: DYNAP-SE2 neuron", ylabel="neuron"),
+        "vmem_isyn.png": sx.plot.twin(
+            rec["vmem"], rec["iampa"], dt=dt, left_label="Vmem (V)", right_label="I_ampa (A)", right_log=True,
+            spikes=spikes[:, 0], title=f"membrane voltage and AMPA current (weight {args.weight:g})",
+        ),
+        "imem.png": sx.plot.traces(
+            np.log10(rec["imem"]), dt=dt, threshold=np.log10(thr), ylabel="log10 Imem (A)", title="membrane current"
+        ),
+        "spike_function.png": dx.spike_function_figure(neuron.params),
+    }
+    for name, fig in figures.items():
+        fig.savefig(out / name, dpi=110)
+
+    duration = inputs.shape[0] * dt
+    summary = {
+        "model": "DYNAP-SE2 (spikax.devices.dynapse.DynapSim)",
+        "duration_s": duration,
+        "dt_s": dt,
+        "weight": args.weight,
+        "input_spikes": int(inputs.sum()),
+        "output_spikes": int(spikes.sum()),
+        "output_rate_hz": float(spikes.sum() / duration),
+        "max_imem_A": float(rec["imem"].max()),
+        "max_iampa_A": float(rec["iampa"].max()),
+        "Ispkthr_A": thr,
+        "wall_time_s": round(elapsed, 3),
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"spikax demo: one DYNAP-SE2 neuron behind a weight of {args.weight:g} (AMPA), {args.rate:g} Hz "
+          f"Poisson input, {duration:g} s at dt = {dt * 1e3:g} ms")
+    print(f"  input spikes : {summary['input_spikes']:>6d}")
+    print(f"  output spikes: {summary['output_spikes']:>6d}  ({summary['output_rate_hz']:.1f} Hz)")
+    print(f"  peak Imem    : {summary['max_imem_A']:.3g} A (threshold {thr:.3g} A); "
+          f"peak I_ampa {summary['max_iampa_A']:.3g} A")
+    print(f"  wall time    : {elapsed:.2f} s (including compilation)")
+    print(f"  wrote        : {out.resolve()}/")
+    for name in ["recordings.npz", "summary.json", *figures]:
+        print(f"                 {name}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    return _demo_dynapse(args) if args.model == "dynapse" else _demo_lif(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="spikax",
@@ -111,26 +187,31 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo = sub.add_parser(
         "demo",
-        help="simulate a LIF layer driven by Poisson input; write figures, recordings and a summary",
+        help="simulate a DYNAP-SE2 neuron (or a LIF layer) under Poisson input; write figures, recordings, summary",
         description=(
-            "Simulate N_INPUTS Poisson spike trains through a random Linear layer into a layer of "
-            "current-based LIF neurons, then write PNG figures (input and output rasters, membrane "
-            "traces with thresholds, a heatmap, one neuron's membrane and spikes), recordings.npz "
-            "(input_spikes, output_spikes, v, i_syn, weight, threshold, dt) and summary.json to --out."
+            "--model dynapse (default): the DYNAP-SE tutorial case, one DYNAP-SE2 neuron behind a weight "
+            "of --weight onto its AMPA synapse, driven by a --rate Hz Poisson train; writes the input and "
+            "output rasters, Vmem with I_ampa on twin axes, Imem against the threshold, the multi-spike "
+            "function with its surrogate, recordings.npz (imem, vmem, iampa, inmda, igaba, ishunt, iahp, "
+            "spikes) and summary.json. --model lif: N_INPUTS Poisson trains through a random Linear layer "
+            "into N_NEURONS current-based LIF neurons; writes rasters, membrane traces with thresholds, "
+            "a heatmap, one neuron's membrane, recordings.npz and summary.json."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     demo.add_argument("--out", default="./spikax-out", help="output folder (created if missing)")
-    demo.add_argument("--n-inputs", type=int, default=100, help="number of Poisson input channels")
-    demo.add_argument("--n-neurons", type=int, default=20, help="number of LIF neurons")
+    demo.add_argument("--model", choices=["dynapse", "lif"], default="dynapse", help="which demo")
+    demo.add_argument("--weight", type=float, default=0.1, help="dynapse: input weight (units of Iscale)")
+    demo.add_argument("--n-inputs", type=int, default=100, help="lif: number of Poisson input channels")
+    demo.add_argument("--n-neurons", type=int, default=20, help="lif: number of LIF neurons")
     demo.add_argument("--rate", type=float, default=20.0, help="input rate per channel (Hz)")
     demo.add_argument("--duration", type=float, default=1.0, help="simulated time (s)")
     demo.add_argument("--dt", type=float, default=1e-3, help="time step (s)")
-    demo.add_argument("--tau-mem", type=float, default=20e-3, help="membrane time constant (s)")
-    demo.add_argument("--tau-syn", type=float, default=10e-3, help="synaptic time constant (s)")
-    demo.add_argument("--threshold", type=float, default=1.0, help="firing threshold")
-    demo.add_argument("--weight-gain", type=float, default=0.3, help="multiplies the Kaiming-uniform weights")
-    demo.add_argument("--noise-std", type=float, default=0.0, help="membrane noise (units of v per sqrt(s))")
+    demo.add_argument("--tau-mem", type=float, default=20e-3, help="lif: membrane time constant (s)")
+    demo.add_argument("--tau-syn", type=float, default=10e-3, help="lif: synaptic time constant (s)")
+    demo.add_argument("--threshold", type=float, default=1.0, help="lif: firing threshold")
+    demo.add_argument("--weight-gain", type=float, default=0.3, help="lif: multiplies the Kaiming-uniform weights")
+    demo.add_argument("--noise-std", type=float, default=0.0, help="lif: membrane noise (units of v per sqrt(s))")
     demo.add_argument("--seed", type=int, default=0, help="seed of every random draw")
     demo.set_defaults(func=_demo)
     return parser

@@ -173,3 +173,43 @@ def membrane(
     if title:
         axes[0].set_title(title)
     return fig
+
+
+def twin(
+    left,
+    right,
+    *,
+    dt: float = 1e-3,
+    left_label: str = "left",
+    right_label: str = "right",
+    right_log: bool = False,
+    spikes=None,
+    ax: Optional[Axes] = None,
+    title: Optional[str] = None,
+) -> Figure:
+    """Two traces of one neuron on twin y axes (e.g. membrane voltage and a synaptic current).
+
+    ``left`` and ``right``: ``(T,)``; ``spikes``: optional ``(T,)``, drawn as ticks on top.
+    """
+    a = np.asarray(left).reshape(-1)
+    b = np.asarray(right).reshape(-1)
+    if a.shape != b.shape:
+        raise ValueError(f"`left` and `right` must both be (T,), got {a.shape} and {b.shape}")
+    fig, ax = _axes(ax, (7, 3))
+    t = _time(a.shape[0], dt)
+    ax.plot(t, a, color="C0", lw=1.0)
+    ax.set_ylabel(left_label, color="C0")
+    ax.set_xlabel("time (s)")
+    ax.set_xlim(0, a.shape[0] * dt)
+    ax2 = ax.twinx()
+    ax2.plot(t, b, color="C1", lw=1.0)
+    ax2.set_ylabel(right_label, color="C1")
+    if right_log:
+        ax2.set_yscale("log")
+    if spikes is not None:
+        s = np.asarray(spikes).reshape(-1)
+        top = float(np.max(a)) if a.size else 1.0
+        ax.vlines(t[s > 0], top, top + 0.1 * (abs(top) + 1e-12), color="k", lw=1.0)
+    if title:
+        ax.set_title(title)
+    return fig

@@ -27,3 +27,4 @@ from ._translate import itau_from_tau as itau_from_tau
 from ._translate import kappa_mean as kappa_mean
 from ._translate import pulse_width as pulse_width
 from ._translate import tau_from_itau as tau_from_itau
+from ._plot import spike_function_figure as spike_function_figure

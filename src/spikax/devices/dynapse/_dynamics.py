@@ -1,8 +1,9 @@
 r"""DYNAP-SE2 neuron dynamics: four DPI synapses, AHP, DPI membrane, spikes, refractory period.
 
-All currents in A, times in s, per neuron (shape ``(n,)``; synapses ``(4, n)`` in the order
-AMPA, NMDA, GABA, SHUNT). With $\kappa = (\kappa_n + \kappa_p)/2$ and $I_o$ the dark current,
-which floors every current:
+All currents in A, times in s, per neuron (shape ``(n,)``; the four synapses are separate
+arrays, AMPA, NMDA, GABA, SHUNT: stacking them on an axis of 4 made XLA's loop four times
+slower). With $\kappa = (\kappa_n + \kappa_p)/2$ and $I_o$ the dark current, which floors every
+current:
 
 **Synapses** (DPI, Bartolozzi & Indiveri 2007, doi:10.1162/neco.2007.19.10.2581). An input
 $x \ge 0$ arriving at the start of a step sets a weight current $I_w = x\,I_{scale}$; the synapse
@@ -70,23 +71,37 @@ __all__ = [
 
 _HALLEY_STEPS = 2
 
+Synapses = tuple  # four (n,) arrays: AMPA, NMDA, GABA, SHUNT
+
 
 class DynapseState(eqx.Module):
-    """State of a population of DYNAP-SE2 neurons."""
+    """State of a population of DYNAP-SE2 neurons (every field ``(n,)``, currents in A)."""
 
     imem: Float[Array, " n"]
-    """Membrane current (A), >= Io."""
-    isyn: Float[Array, "4 n"]
-    """Synaptic currents at the end of the last step (A), >= Io; synapse-major: ``isyn[0]`` is
-    AMPA, then NMDA, GABA, SHUNT (a trailing axis of 4 would slow XLA's loops down)."""
+    """Membrane current, >= Io."""
+    iampa: Float[Array, " n"]
+    """AMPA synaptic current at the end of the last step, >= Io."""
+    inmda: Float[Array, " n"]
+    """NMDA synaptic current (before the voltage gate), >= Io."""
+    igaba: Float[Array, " n"]
+    """GABA synaptic current, >= Io."""
+    ishunt: Float[Array, " n"]
+    """SHUNT synaptic current, >= Io."""
     iahp: Float[Array, " n"]
-    """Adaptation (AHP) current (A), >= Io."""
+    """Adaptation (AHP) current, >= Io."""
     t_ref: Float[Array, " n"]
     """Refractory time still to serve at the start of the next step (s), >= 0."""
 
+    @property
+    def isyn(self) -> Synapses:
+        return (self.iampa, self.inmda, self.igaba, self.ishunt)
+
 
 class DynapseCoeffs(eqx.Module):
-    """Loop invariants derived once from :class:`DynapseParams` and ``dt`` (see :func:`dynapse_derive`)."""
+    """Loop invariants derived once from :class:`DynapseParams` and ``dt`` (see :func:`dynapse_derive`).
+
+    Per-synapse quantities are tuples of four ``(n,)`` arrays (AMPA, NMDA, GABA, SHUNT).
+    """
 
     Io: Array
     Itau: Array
@@ -96,28 +111,32 @@ class DynapseCoeffs(eqx.Module):
     fb_exp: Array
     Idc: Array
     If_nmda: Array
-    inv_tau_syn: Array
-    syn_jump: Array
-    syn_decay: Array
+    inv_tau_syn: Synapses
+    syn_jump: Synapses
+    syn_decay: Synapses
     inv_tau_ahp: Array
     ahp_jump: Array
     ahp_decay: Array
     t_ref: Array
     Ispkthr: Array
     Ireset: Array
+    u_reset: Array
     z_thr: Array
-    z_reset: Array
     vmem_scale: Array
 
 
 def dynapse_derive(p: DynapseParams, dt: float) -> DynapseCoeffs:
     r"""Time constants, jump sizes and decay factors of one step of ``dt`` seconds."""
     kappa = p.kappa
-    c_syn = jnp.stack([p.C_ampa, p.C_nmda, p.C_gaba, p.C_shunt])
-    itau_syn = jnp.stack([p.Itau_ampa, p.Itau_nmda, p.Itau_gaba, p.Itau_shunt])
-    igain_syn = jnp.stack([p.Igain_ampa, p.Igain_nmda, p.Igain_gaba, p.Igain_shunt])
-    tau_syn = tau_from_itau(itau_syn, c_syn, kappa, p.Ut)
     t_pulse = pulse_width(p.Ipulse, p.C_pulse, p.Vth)
+    inv_tau_syn, syn_jump, syn_decay = [], [], []
+    for name in ("ampa", "nmda", "gaba", "shunt"):
+        itau, igain = getattr(p, f"Itau_{name}"), getattr(p, f"Igain_{name}")
+        tau = tau_from_itau(itau, getattr(p, f"C_{name}"), kappa, p.Ut)
+        inv_tau_syn.append(1.0 / tau)
+        # Jump per unit input: (Igain/Itau) Iw (1 - exp(-t_pulse/tau)) with Iw = Iscale.
+        syn_jump.append(igain / itau * p.Iscale * -jnp.expm1(-t_pulse / tau))
+        syn_decay.append(jnp.exp(-dt / tau))
     tau_ahp = tau_from_itau(p.Itau_ahp, p.C_ahp, kappa, p.Ut)
     t_pulse_ahp = pulse_width(p.Ipulse_ahp, p.C_pulse_ahp, p.Vth)
     Ig = p.Igain_mem
@@ -130,29 +149,25 @@ def dynapse_derive(p: DynapseParams, dt: float) -> DynapseCoeffs:
         fb_exp=kappa / (kappa + 1.0),
         Idc=p.Idc,
         If_nmda=p.If_nmda,
-        inv_tau_syn=1.0 / tau_syn,
-        syn_jump=igain_syn / itau_syn * p.Iscale * -jnp.expm1(-t_pulse / tau_syn),
-        syn_decay=jnp.exp(-dt / tau_syn),
+        inv_tau_syn=tuple(inv_tau_syn),
+        syn_jump=tuple(syn_jump),
+        syn_decay=tuple(syn_decay),
         inv_tau_ahp=1.0 / tau_ahp,
         ahp_jump=p.Igain_ahp / p.Itau_ahp * p.Iw_ahp * -jnp.expm1(-t_pulse_ahp / tau_ahp),
         ahp_decay=jnp.exp(-dt / tau_ahp),
         t_ref=pulse_width(p.Iref, p.C_ref, p.Vth),
         Ispkthr=p.Ispkthr,
         Ireset=p.Ireset,
+        u_reset=jnp.log(p.Ireset / p.Io),
         z_thr=p.Ispkthr + Ig * jnp.log(p.Ispkthr / p.Io),
-        z_reset=p.Ireset + Ig * jnp.log(p.Ireset / p.Io),
         vmem_scale=p.Ut / kappa,
     )
 
 
 def dynapse_init_state(p: DynapseParams) -> DynapseState:
     """Every current at the dark current ``Io``, no refractory period pending."""
-    return DynapseState(
-        imem=p.Io,
-        isyn=jnp.broadcast_to(p.Io, (4, p.n_neurons)),
-        iahp=p.Io,
-        t_ref=jnp.zeros_like(p.Io),
-    )
+    io = p.Io
+    return DynapseState(imem=io, iampa=io, inmda=io, igaba=io, ishunt=io, iahp=io, t_ref=jnp.zeros_like(io))
 
 
 def z_from_imem(c: DynapseCoeffs, imem: Array) -> Array:
@@ -198,8 +213,11 @@ def vmem_from_imem(c: DynapseCoeffs, imem: Array) -> Array:
     return c.vmem_scale * jnp.log(imem / c.Io)
 
 
-def membrane_rhs(c: DynapseCoeffs, imem: Array, u: Array, isyn: Array, iahp: Array) -> Array:
-    r"""The right-hand side of the DPI neuron equation (A), i.e. $\tau\,dz/dt$; ``isyn`` is ``(4, n)``."""
+def membrane_rhs(c: DynapseCoeffs, imem: Array, u: Array, isyn: Synapses, iahp: Array) -> Array:
+    r"""The right-hand side of the DPI neuron equation (A), i.e. $\tau\,dz/dt$.
+
+    ``isyn``: the four synaptic currents (AMPA, NMDA, GABA, SHUNT); ``u = ln(imem/Io)``.
+    """
     i_ampa, i_nmda, i_gaba, i_shunt = isyn
     nmda = i_nmda / (1.0 + c.If_nmda / imem)
     i_in = jnp.maximum(c.Idc + i_ampa + nmda - i_shunt, 0.0)
@@ -210,44 +228,38 @@ def membrane_rhs(c: DynapseCoeffs, imem: Array, u: Array, isyn: Array, iahp: Arr
     return i_inf + feedback - imem * (1.0 + leak / c.Itau)
 
 
-def _syn_at(c, syn0, t):
-    return jnp.maximum(c.Io, syn0 * jnp.exp(-t * c.inv_tau_syn))
+def _decayed(c, current, inv_tau, t):
+    return jnp.maximum(c.Io, current * jnp.exp(-t * inv_tau))
 
 
-def _ahp_at(c, ahp0, t):
-    return jnp.maximum(c.Io, ahp0 * jnp.exp(-t * c.inv_tau_ahp))
-
-
-def _dzdt(c, z, syn, ahp):
-    imem, u = imem_from_z(c, z)
+def _dzdt(c, z, imem, u, syn, ahp):
     r = membrane_rhs(c, imem, u, syn, ahp) * c.inv_tau
     # At the floor the current cannot fall further.
     return jnp.where((z <= c.Io) & (r < 0), 0.0, r)
 
 
-def _segment(c, imem0, u0, t0, t1, syn0, ahp0, ahp_t0, method):
+def _segment(c, imem0, u0, t0, t1, inputs_at, method):
     """Integrate z from t0 to t1 (per neuron, inside one step); returns z(t0), z(t1), dz/dt(t0).
 
-    The segment starts from a known membrane current ``imem0`` (with ``u0 = ln(imem0/Io)``), so
-    its first stage needs no solve. ``syn0`` are the synaptic currents at the start of the
-    step; ``ahp0`` is the AHP current at time ``ahp_t0`` (the step start, or the spike time).
+    The segment starts from a known membrane current ``imem0`` (``u0 = ln(imem0/Io)``), so its
+    first stage needs no solve. ``inputs_at(t)`` gives the synaptic and AHP currents at time t.
     """
     h = t1 - t0
     z0 = imem0 + c.Igain * u0
 
-    def at(t):
-        return _syn_at(c, syn0, t), _ahp_at(c, ahp0, t - ahp_t0)
+    def stage(z, t):
+        imem, u = imem_from_z(c, z)
+        return _dzdt(c, z, imem, u, *inputs_at(t))
 
-    r0 = membrane_rhs(c, imem0, u0, *at(t0)) * c.inv_tau
-    k1 = jnp.where((imem0 <= c.Io) & (r0 < 0), 0.0, r0)
+    k1 = _dzdt(c, z0, imem0, u0, *inputs_at(t0))
     if method == "heun":
-        k2 = _dzdt(c, z0 + h * k1, *at(t1))
+        k2 = stage(z0 + h * k1, t1)
         z1 = z0 + 0.5 * h * (k1 + k2)
     elif method == "rk4":
         tm = t0 + 0.5 * h
-        k2 = _dzdt(c, z0 + 0.5 * h * k1, *at(tm))
-        k3 = _dzdt(c, z0 + 0.5 * h * k2, *at(tm))
-        k4 = _dzdt(c, z0 + h * k3, *at(t1))
+        k2 = stage(z0 + 0.5 * h * k1, tm)
+        k3 = stage(z0 + 0.5 * h * k2, tm)
+        k4 = stage(z0 + h * k3, t1)
         z1 = z0 + h / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
     elif method == "euler":
         z1 = z0 + h * k1
@@ -320,7 +332,7 @@ def dynapse_spike(
 def dynapse_step(
     c: DynapseCoeffs,
     state: DynapseState,
-    x: Float[Array, "4 n"],
+    x: Synapses,
     *,
     dt: float,
     method: str = "heun",
@@ -329,24 +341,40 @@ def dynapse_step(
     max_spikes_per_dt: float = 2.0**16,
     resume_in_step: bool = True,
 ) -> tuple[DynapseState, Float[Array, " n"], Float[Array, " n"]]:
-    """One step of ``dt`` seconds. ``x``: input (weighted spike counts) per synapse and neuron.
+    """One step of ``dt`` seconds.
+
+    ``x``: the input of the step, four ``(n,)`` arrays (AMPA, NMDA, GABA, SHUNT) of weighted
+    spike counts >= 0, ``None`` where a synapse type gets no input.
 
     ``resume_in_step=False`` skips integrating after a refractory period that ends inside the
     step, which cannot happen when every ``t_ref >= dt`` (the default chip set-up): it saves a
     second integration per step.
 
+    Gradients: the timing of spikes inside the step and of refractory periods is treated as a
+    constant (a detached reset, in surrogate-gradient terms); everything else is differentiated.
+
     Returns ``(state, spikes, imem_end)``; ``imem_end`` is the membrane current at the end of
     the step before any reset (what the surrogate sees).
     """
     io = c.Io
-    syn0 = state.isyn + c.syn_jump * x
-    zero = jnp.zeros_like(io)
+    syn0 = tuple(i if xk is None else i + jump * xk for i, jump, xk in zip(state.isyn, c.syn_jump, x))
+    syn_end = tuple(jnp.maximum(io, i * d) for i, d in zip(syn0, c.syn_decay))
+    ahp_end = jnp.maximum(io, state.iahp * c.ahp_decay)
     dt_arr = jnp.full_like(io, dt)
+
+    def inputs_before_spike(t):
+        if t is dt_arr:  # the step end: decay factors are precomputed
+            return syn_end, ahp_end
+        syn = tuple(_decayed(c, i, k, t) for i, k in zip(syn0, c.inv_tau_syn))
+        return syn, _decayed(c, state.iahp, c.inv_tau_ahp, t)
+
     # Refractory at the start of the step: the membrane is held at reset until `start`.
-    start = jnp.minimum(state.t_ref, dt)
+    # Timing of resets and refractory periods is bookkeeping for the gradient: detached (as a
+    # detached reset in surrogate-gradient training), which also halves the backward pass.
+    start = lax.stop_gradient(jnp.minimum(state.t_ref, dt))
     imem_start = jnp.where(state.t_ref > 0, c.Ireset, state.imem)
     u_start = jnp.log(imem_start / io)
-    z_start, z_end, slope0 = _segment(c, imem_start, u_start, start, dt_arr, syn0, state.iahp, zero, method)
+    z_start, z_end, slope0 = _segment(c, imem_start, u_start, start, dt_arr, inputs_before_spike, method)
     imem_end, u_end = imem_from_z(c, z_end)
     spikes = dynapse_spike(
         c, imem_end, u_end, spike_fn=spike_fn, multi_spike=multi_spike, max_spikes_per_dt=max_spikes_per_dt
@@ -359,24 +387,29 @@ def dynapse_step(
         n_events = lax.stop_gradient(spikes)
     else:
         frac = _crossing_fraction(z_start, slope0, z_end, c.z_thr, dt - start)
-        t_spike = start + frac * (dt - start)
+        t_spike = lax.stop_gradient(start + frac * (dt - start))
         n_events = 1.0
-    ahp_at_spike = _ahp_at(c, state.iahp, t_spike) + n_events * c.ahp_jump
+    ahp_at_spike = _decayed(c, state.iahp, c.inv_tau_ahp, t_spike) + n_events * c.ahp_jump
     resume = t_spike + c.t_ref
     imem_after = c.Ireset
     if resume_in_step and not multi_spike:
         # A refractory period that ends inside the step resumes integration until its end.
-        u_reset = jnp.log(c.Ireset / io)
+        def inputs_after_spike(t):
+            syn = syn_end if t is dt_arr else tuple(_decayed(c, i, k, t) for i, k in zip(syn0, c.inv_tau_syn))
+            return syn, _decayed(c, ahp_at_spike, c.inv_tau_ahp, t - t_spike)
+
         _, z_resumed, _ = _segment(
-            c, c.Ireset, u_reset, jnp.minimum(resume, dt_arr), dt_arr, syn0, ahp_at_spike, t_spike, method
+            c, c.Ireset, c.u_reset, jnp.minimum(resume, dt_arr), dt_arr, inputs_after_spike, method
         )
         imem_after = jnp.where(resume < dt, imem_from_z(c, z_resumed)[0], c.Ireset)
 
-    imem_next = jnp.where(crossed, imem_after, imem_end)
-    iahp_next = jnp.where(
-        crossed, _ahp_at(c, ahp_at_spike, dt - t_spike), jnp.maximum(io, state.iahp * c.ahp_decay)
+    new = DynapseState(
+        imem=jnp.where(crossed, imem_after, imem_end),
+        iampa=syn_end[0],
+        inmda=syn_end[1],
+        igaba=syn_end[2],
+        ishunt=syn_end[3],
+        iahp=jnp.where(crossed, _decayed(c, ahp_at_spike, c.inv_tau_ahp, dt - t_spike), ahp_end),
+        t_ref=jnp.where(crossed, jnp.maximum(resume - dt, 0.0), jnp.maximum(state.t_ref - dt, 0.0)),
     )
-    t_ref_next = jnp.where(crossed, jnp.maximum(resume - dt, 0.0), jnp.maximum(state.t_ref - dt, 0.0))
-    isyn_next = jnp.maximum(io, syn0 * c.syn_decay)
-    new = DynapseState(imem=imem_next, isyn=isyn_next, iahp=iahp_next, t_ref=t_ref_next)
     return new, spikes, imem_end

@@ -148,17 +148,21 @@ class DynapSim(AbstractNeuron):
         return dynapse_derive(self.params, self.dt), None
 
     def advance(self, coeffs, state: DynapSimState, x, extra):
-        """One step; ``x`` is ``(n_neurons, 4)`` as in the input."""
-        return self._advance(coeffs, state, x.T)
+        """One step; ``x`` is ``(n_neurons, 4)`` or four ``(n_neurons,)`` arrays (or ``None``)."""
+        if not isinstance(x, (tuple, list)):
+            x = tuple(x[:, k] for k in range(4))
+        return self._advance(coeffs, state, tuple(x))
 
-    def _advance(self, coeffs, state: DynapSimState, x_t):
-        # x_t is synapse-major (4, n): the layout the dynamics run in.
+    def _advance(self, coeffs, state: DynapSimState, x):
+        # x: four (n,) arrays (None: no input), one per synapse type: the layout the dynamics
+        # run fastest in.
         if self.w_rec is not None:
-            x_t = x_t + jnp.tensordot(state.spikes, self.w_rec, axes=1).T
+            rec = [state.spikes @ self.w_rec[:, :, k] for k in range(4)]
+            x = tuple(r if xk is None else xk + r for xk, r in zip(x, rec))
         neurons, spikes, _ = dynapse_step(
             coeffs,
             state.neurons,
-            x_t,
+            x,
             dt=self.dt,
             method=self.method,
             spike_fn=self.spike_fn,
@@ -168,31 +172,67 @@ class DynapSim(AbstractNeuron):
         )
         return DynapSimState(neurons=neurons, spikes=spikes), spikes
 
-    def __call__(self, xs, state=None, *, key=None, record=False):
-        """Run ``xs`` ``(T, n_neurons, 4)``: ``(spikes (T, n_neurons), DynapSimState, record)``."""
+    def _split(self, xs) -> tuple:
+        """The input as four ``(T, n)`` arrays or ``None`` (checked)."""
+        dtype = self.params.Io.dtype
+        if isinstance(xs, (tuple, list)):
+            if len(xs) != 4:
+                raise ValueError(
+                    f"a split `xs` must be four (T, n_neurons) arrays or None (AMPA, NMDA, GABA, SHUNT), "
+                    f"got {len(xs)} items"
+                )
+            parts = [None if x is None else jnp.asarray(x) for x in xs]
+            present = [x for x in parts if x is not None]
+            if not present:
+                raise ValueError("a split `xs` needs at least one array to know T")
+            for name, x in zip(SYNAPSES, parts):
+                if x is not None:
+                    check_input(f"xs ({name})", x, (self.n_neurons,))
+                    _check_nonnegative("xs", x)
+            if len({x.shape[0] for x in present}) != 1:
+                raise ValueError("every array of a split `xs` must have the same number of steps T")
+            return tuple(None if x is None else x.astype(dtype) for x in parts)
         xs = jnp.asarray(xs)
-        if not jnp.issubdtype(xs.dtype, jnp.floating):
-            xs = xs.astype(self.params.Io.dtype)
-        coeffs, _ = self.prepare(xs, key)
+        self.prepare(xs, None)
+        xs = xs.astype(dtype)
+        # Split once here (not in every step); a transpose of the whole input is cheap, four
+        # stride-4 gathers are not.
+        return tuple(jnp.moveaxis(xs, -1, 0))
+
+    def __call__(self, xs, state=None, *, key=None, record=False):
+        """Run ``xs``: ``(spikes (T, n_neurons), DynapSimState, record)``.
+
+        ``xs`` is ``(T, n_neurons, 4)`` or, as :class:`DynapseLinear` returns it, four
+        ``(T, n_neurons)`` arrays (AMPA, NMDA, GABA, SHUNT), ``None`` for a synapse type without
+        input (it then gets no jump at all).
+        """
+        split = self._split(xs)
+        coeffs = dynapse_derive(self.params, self.dt)
         state = self.init_state() if state is None else state
         if record is True:
             def record_fn(st, y):
                 nrn = st.neurons
-                out = {"imem": nrn.imem, "vmem": vmem_from_imem(coeffs, nrn.imem), "iahp": nrn.iahp}
-                out.update({f"i{name}": nrn.isyn[k] for k, name in enumerate(SYNAPSES)})
-                return out
+                return {
+                    "imem": nrn.imem,
+                    "vmem": vmem_from_imem(coeffs, nrn.imem),
+                    **{f"i{name}": getattr(nrn, f"i{name}") for name in SYNAPSES},
+                    "iahp": nrn.iahp,
+                }
         else:
             record_fn = record_function(record)
         # Checkpoint each step: the backward pass recomputes a step from its carry instead of
         # storing the ~100 intermediates of the Newton solves and Heun stages (far less memory
         # traffic, the main cost of the backward pass here).
         step = jax.checkpoint(lambda st, x: self._advance(coeffs, st, x), prevent_cse=False)
-        # Synapse-major input (T, 4, n), transposed once here rather than in every step.
-        return simulate(step, state, jnp.swapaxes(xs, 1, 2), record=record_fn)
+        return simulate(step, state, split, record=record_fn)
 
 
 class DynapseLinear(eqx.Module):
-    r"""Weights onto the four synapse types: ``(T, n_in)`` spikes to ``(T, n_out, 4)`` input.
+    r"""Weights onto the four synapse types: ``(T, n_in)`` spikes to :class:`DynapSim` input.
+
+    The output is the split form of that input: four ``(T, n_out)`` arrays (AMPA, NMDA, GABA,
+    SHUNT), ``None`` for a synapse type the weights do not reach; ``jnp.stack`` with ``None``
+    replaced by zeros gives the ``(T, n_out, 4)`` array.
 
     Two forms:
 
@@ -265,14 +305,12 @@ class DynapseLinear(eqx.Module):
             raise ValueError(f"`xs` must end with in_features = {self.in_features} channels, got shape {xs.shape}")
         _check_nonnegative("xs", xs)
         if self.weight.ndim == 3:
-            ys = jnp.tensordot(xs, self.weight, axes=1)
+            ys = tuple(xs @ self.weight[:, :, k] for k in range(4))
         else:
-            # Two products (excitatory, inhibitory) instead of one with four mostly-zero planes.
-            exc = xs @ jnp.maximum(self.weight, 0.0)
-            inh = xs @ jnp.maximum(-self.weight, 0.0)
-            zero = jnp.zeros_like(exc)
-            planes = [zero, zero, zero, zero]
-            planes[SYNAPSES.index(self.excitatory)] = exc
-            planes[SYNAPSES.index(self.inhibitory)] = inh
-            ys = jnp.stack(planes, axis=-1)
+            # Two products (excitatory, inhibitory); the other two synapse types get None (no
+            # input at all), not arrays of zeros.
+            planes = [None] * 4
+            planes[SYNAPSES.index(self.excitatory)] = xs @ jnp.maximum(self.weight, 0.0)
+            planes[SYNAPSES.index(self.inhibitory)] = xs @ jnp.maximum(-self.weight, 0.0)
+            ys = tuple(planes)
         return ys, None, ({} if record else None)
