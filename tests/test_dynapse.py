@@ -368,4 +368,6 @@ def test_synapse_aware_input_layer():
         dx.DynapseLinear.from_weights(w, excitatory="gaba")
     net = sx.Sequential(layer, dx.DynapSim(2, Idc=1e-10))
     spikes, _, rec = net(jnp.ones((50, 2)), record=True)
-    assert spikes.shape == (50, 2) and set(rec[1]) >= {"imem", "vmem", "iampa", "inmda", "igaba", "ishunt", "iahp"}
+    assert spikes.shape == (50, 2)
+    assert set(rec[1]) == {"imem", "vmem", "iampa", "inmda", "igaba", "ishunt", "iahp", "spikes"}
+    np.testing.assert_array_equal(rec[1]["spikes"], spikes)

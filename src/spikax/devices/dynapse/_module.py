@@ -70,7 +70,7 @@ class DynapSim(AbstractNeuron):
     Input ``xs``: ``(T, n_neurons, 4)``, weighted spike counts >= 0 per synapse (AMPA, NMDA,
     GABA, SHUNT); a unit input sets the weight current ``Iscale``. Output: spikes
     ``(T, n_neurons)``. ``record=True`` returns ``imem``, ``vmem``, ``iampa``, ``inmda``, ``igaba``,
-    ``ishunt``, ``iahp`` (A and V, time first).
+    ``ishunt``, ``iahp`` (A and V, time first) and ``spikes``.
     """
 
     params: DynapseParams
@@ -217,6 +217,7 @@ class DynapSim(AbstractNeuron):
                     "vmem": vmem_from_imem(coeffs, nrn.imem),
                     **{f"i{name}": getattr(nrn, f"i{name}") for name in SYNAPSES},
                     "iahp": nrn.iahp,
+                    "spikes": y,
                 }
         else:
             record_fn = record_function(record)
