@@ -371,3 +371,16 @@ def test_synapse_aware_input_layer():
     assert spikes.shape == (50, 2)
     assert set(rec[1]) == {"imem", "vmem", "iampa", "inmda", "igaba", "ishunt", "iahp", "spikes"}
     np.testing.assert_array_equal(rec[1]["spikes"], spikes)
+
+
+def test_single_steps_with_recurrence_match_the_sequence():
+    w_rec = np.zeros((3, 3, 4))
+    w_rec[0, 1, 0] = 3.0
+    w_rec[1, 2, 2] = 0.5
+    model = dx.DynapSim(3, Idc=[1e-9, 1e-11, 1e-10], w_rec=w_rec)
+    xs = jnp.zeros((60, 3, 4))
+    spikes, state, _ = model(xs)
+    ys, st = python_loop(model, xs)  # advance(), one step at a time
+    np.testing.assert_array_equal(ys, spikes)
+    assert_trees_close(st, state, rtol=1e-5)
+    assert float(spikes[:, 0].sum()) > 0

@@ -121,6 +121,7 @@ class DynapseCoeffs(eqx.Module):
     Ispkthr: Array
     Ireset: Array
     u_reset: Array
+    u_thr: Array
     z_thr: Array
     vmem_scale: Array
 
@@ -159,6 +160,7 @@ def dynapse_derive(p: DynapseParams, dt: float) -> DynapseCoeffs:
         Ispkthr=p.Ispkthr,
         Ireset=p.Ireset,
         u_reset=jnp.log(p.Ireset / p.Io),
+        u_thr=jnp.log(p.Ispkthr / p.Io),
         z_thr=p.Ispkthr + Ig * jnp.log(p.Ispkthr / p.Io),
         vmem_scale=p.Ut / kappa,
     )
@@ -323,8 +325,7 @@ def dynapse_spike(
     count = lax.stop_gradient(count)
     if spike_fn is None:
         return _relu_spike(imem_end, c.Ispkthr, c.Ireset, count)
-    u_thr = jnp.log(c.Ispkthr / c.Io)
-    surrogate = spike_fn(u_end, u_thr, ">=")
+    surrogate = spike_fn(u_end, c.u_thr, ">=")
     # Forward value of ``count``, derivative of the chosen family.
     return count + (surrogate - lax.stop_gradient(surrogate))
 

@@ -142,22 +142,29 @@ class DynapSim(AbstractNeuron):
             raise ValueError(f"DynapSim input steps must have shape ({self.n_neurons}, 4), got {tuple(input_shape)}")
         return DynapSimState(neurons=dynapse_init_state(self.params), spikes=jnp.zeros_like(self.params.Io))
 
-    def prepare(self, xs, key):
+    def _check_array_input(self, xs) -> None:
         check_input("xs", xs, (self.n_neurons, 4), what="n_neurons x synapses (AMPA, NMDA, GABA, SHUNT)")
         _check_nonnegative("xs", xs)
+
+    def _recurrent_weights(self):
+        # One (pre, post) matrix per synapse type, sliced once outside the time loop.
+        return None if self.w_rec is None else tuple(self.w_rec[:, :, k] for k in range(4))
+
+    def prepare(self, xs, key):
+        self._check_array_input(xs)
         return dynapse_derive(self.params, self.dt), None
 
     def advance(self, coeffs, state: DynapSimState, x, extra):
         """One step; ``x`` is ``(n_neurons, 4)`` or four ``(n_neurons,)`` arrays (or ``None``)."""
         if not isinstance(x, (tuple, list)):
             x = tuple(x[:, k] for k in range(4))
-        return self._advance(coeffs, state, tuple(x))
+        return self._advance(coeffs, state, tuple(x), self._recurrent_weights())
 
-    def _advance(self, coeffs, state: DynapSimState, x):
+    def _advance(self, coeffs, state: DynapSimState, x, w_rec):
         # x: four (n,) arrays (None: no input), one per synapse type: the layout the dynamics
-        # run fastest in.
-        if self.w_rec is not None:
-            rec = [state.spikes @ self.w_rec[:, :, k] for k in range(4)]
+        # run fastest in. w_rec: four (pre, post) matrices or None.
+        if w_rec is not None:
+            rec = [state.spikes @ w for w in w_rec]
             x = tuple(r if xk is None else xk + r for xk, r in zip(x, rec))
         neurons, spikes, _ = dynapse_step(
             coeffs,
@@ -193,7 +200,7 @@ class DynapSim(AbstractNeuron):
                 raise ValueError("every array of a split `xs` must have the same number of steps T")
             return tuple(None if x is None else x.astype(dtype) for x in parts)
         xs = jnp.asarray(xs)
-        self.prepare(xs, None)
+        self._check_array_input(xs)
         xs = xs.astype(dtype)
         # Split once here (not in every step); a transpose of the whole input is cheap, four
         # stride-4 gathers are not.
@@ -207,7 +214,7 @@ class DynapSim(AbstractNeuron):
         input (it then gets no jump at all).
         """
         split = self._split(xs)
-        coeffs = dynapse_derive(self.params, self.dt)
+        coeffs, w_rec = dynapse_derive(self.params, self.dt), self._recurrent_weights()
         state = self.init_state() if state is None else state
         if record is True:
             def record_fn(st, y):
@@ -224,7 +231,7 @@ class DynapSim(AbstractNeuron):
         # Checkpoint each step: the backward pass recomputes a step from its carry instead of
         # storing the ~100 intermediates of the Newton solves and Heun stages (far less memory
         # traffic, the main cost of the backward pass here).
-        step = jax.checkpoint(lambda st, x: self._advance(coeffs, st, x), prevent_cse=False)
+        step = jax.checkpoint(lambda st, x: self._advance(coeffs, st, x, w_rec), prevent_cse=False)
         return simulate(step, state, split, record=record_fn)
 
 
