@@ -20,8 +20,6 @@ constant it sets (``tau = C Ut / (kappa Itau)``) unless the current is overridde
 
 from __future__ import annotations
 
-from typing import Optional
-
 import equinox as eqx
 import numpy as np
 from jaxtyping import Array, Float
@@ -94,12 +92,6 @@ DEFAULTS: dict = {
     "Idc": _IO,
     "Iw_ahp": _IO,
     "If_nmda": _IO,
-}
-
-#: Units, for documentation and error messages.
-UNITS = {
-    name: "F" if name.startswith("C_") else "V" if name in ("Ut", "Vth") else "" if name.startswith("kappa") else "A"
-    for name in DEFAULTS
 }
 
 PARAMETER_NAMES = tuple(DEFAULTS)
@@ -220,11 +212,3 @@ class DynapseParams(eqx.Module):
             out = eqx.tree_at(lambda p, name=name: getattr(p, name), out, value)
         return out.check()
 
-
-def describe(params: Optional[DynapseParams] = None) -> str:
-    """A table of the parameters (the defaults if ``params`` is None), one line each."""
-    lines = []
-    for name in PARAMETER_NAMES:
-        value = DEFAULTS[name] if params is None else float(np.mean(np.asarray(getattr(params, name))))
-        lines.append(f"{name:<12} {value:>12.4g} {UNITS[name]}")
-    return "\n".join(lines)
