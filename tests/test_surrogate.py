@@ -27,6 +27,9 @@ FAMILIES = [
     (sg.Triangle, 0.8, lambda x, w: np.maximum(0.0, 1 - np.abs(x) / w) / w),
     (sg.Boxcar, 0.9, lambda x, w: (np.abs(x) < w / 2) / w),
     (sg.StraightThrough, 0.3, lambda x, c: np.full_like(x, c)),
+    (sg.Tanh, 1.5, lambda x, k: 1.0 - np.tanh(k * x) ** 2),
+    (sg.Circ, 0.6, lambda x, a: a**3 / (a**2 + x**2) ** 1.5),
+    (sg.Erfc, 1.2, lambda x, k: 2.0 / math.sqrt(math.pi) * np.exp(-((k * x) ** 2))),
 ]
 
 
@@ -123,3 +126,41 @@ def test_unknown_fire_at_is_rejected():
         sg.FastSigmoid()(jnp.zeros(3), 0.0, "=>")
     with pytest.raises(ValueError, match="fire_at"):
         sx.IF(fire_at="gt")
+
+
+# Norse's threshold methods, derivatives as Norse documents (norse/torch/functional/threshold.py).
+NORSE = {
+    "super": lambda x, a: 1.0 / (a * np.abs(x) + 1.0) ** 2,
+    "tanh": lambda x, a: 1.0 - np.tanh(a * x) ** 2,
+    "logistic": lambda x, a: 1.0 - np.tanh(a * x) ** 2,
+    "triangle": lambda x, a: a * np.maximum(0.0, 1.0 - np.abs(x)),
+    "tent": lambda x, a: a * np.maximum(0.0, 1.0 - np.abs(x)),
+    # d/dx of 1/2 + x / (2 sqrt(x^2 + a^2)), times 2 a, as Norse's HeaviCirc.backward.
+    "circ": lambda x, a: (-(x**2) / (2 * (a**2 + x**2) ** 1.5) + 1 / (2 * np.sqrt(a**2 + x**2))) * 2 * a,
+    "heavi_erfc": lambda x, a: 2 * np.exp(-((a * x) ** 2)) / np.sqrt(np.pi),
+    "erfc": lambda x, a: 2 * np.exp(-((a * x) ** 2)) / np.sqrt(np.pi),
+    "heaviside": lambda x, a: np.zeros_like(x),
+}
+
+
+@pytest.mark.parametrize("method", list(NORSE))
+@pytest.mark.parametrize("alpha", [0.7, 3.0])
+def test_norse_methods_forward_and_derivative(method, alpha):
+    spike = sg.norse(method, alpha)
+    x = np.asarray(V)
+    # Norse's forward is the strict step [x > 0].
+    np.testing.assert_array_equal(spike(V, 0.0, ">"), (x > 0).astype(np.float32))
+    dv = jax.vmap(jax.grad(lambda v: spike(v, 0.0, ">")))(V)
+    np.testing.assert_allclose(dv, NORSE[method](x, alpha), rtol=2e-5, atol=1e-6)
+
+
+def test_norse_unknown_method():
+    with pytest.raises(ValueError, match="`method` must be one of"):
+        sg.norse("relu")
+
+
+def test_triangle_height_and_default_area():
+    spike = sg.Triangle(0.5, height=3.0)
+    np.testing.assert_allclose(float(jax.grad(lambda v: spike(v, 0.0))(0.25)), 3.0 * 0.5, rtol=1e-6)
+    area = np.trapezoid(jax.vmap(jax.grad(lambda v: sg.Triangle(0.5)(v, 0.0)))(V), np.asarray(V))
+    np.testing.assert_allclose(area, 1.0, rtol=1e-3)

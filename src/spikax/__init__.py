@@ -10,7 +10,15 @@ from .layers import Linear as Linear
 from .layers import Recurrent as Recurrent
 from .layers import RecurrentState as RecurrentState
 from .layers import Sequential as Sequential
+from .neurons import ALIF as ALIF
+from .neurons import EIF as EIF
 from .neurons import IF as IF
+from .neurons import PLIF as PLIF
+from .neurons import QIF as QIF
+from .neurons import AbstractSpikingNeuron as AbstractSpikingNeuron
+from .neurons import AdEx as AdEx
+from .neurons import Izhikevich as Izhikevich
+from .neurons import LIFAdEx as LIFAdEx
 from .neurons import LI as LI
 from .neurons import LIF as LIF
 from .neurons import AbstractChargeFireReset as AbstractChargeFireReset

@@ -14,9 +14,18 @@ a smooth pseudo-derivative $\sigma(v - \vartheta)$ chosen by the family (Neftci,
 | :class:`Triangle` | $\max(0, 1 - \lvert x\rvert / w) / w$ | width $w$ (1) | Bellec et al. 2018 |
 | :class:`Boxcar` | $[\lvert x\rvert < w/2] / w$ | width $w$ (1) | rectangular window |
 | :class:`StraightThrough` | $c$ | scale $c$ (1) | Bengio et al. 2013 |
+| :class:`Tanh` | $1 - \tanh^2(kx)$ | slope $k$ (100) | Norse ``tanh`` |
+| :class:`Circ` | $\alpha^3/(\alpha^2 + x^2)^{3/2}$ | $\alpha$ (100) | Norse ``circ`` |
+| :class:`Erfc` | $\frac{2}{\sqrt\pi} e^{-(kx)^2}$ | $k$ (100) | Norse ``heavi_erfc`` |
+| :class:`Heaviside` | $0$ | | Norse ``heaviside`` (no gradient) |
 
 Sigmoid, ArcTan, Triangle and Boxcar integrate to one (they are derivatives of a smooth step
-from 0 to 1); FastSigmoid keeps the peak-one normalisation of SuperSpike and snnTorch.
+from 0 to 1); FastSigmoid, Tanh and Circ keep the peak-one normalisation of SuperSpike, snnTorch
+and Norse; :class:`Triangle` takes an explicit ``height`` for Norse's ``triangle``.
+
+:func:`norse` gives Norse's threshold ``method`` names (``"heaviside"``, ``"super"``,
+``"tanh"``, ``"triangle"``/``"tent"``, ``"circ"``, ``"logistic"``, ``"heavi_erfc"``/``"erfc"``)
+with Norse's ``alpha``, as these families.
 
 :class:`MultiSpike` is the multi-event step of Rockpool's ``LIFJax``
 (``rockpool.nn.modules.jax.lif_jax``): $S = \mathrm{clip}(\lfloor v/\vartheta\rfloor\,[v \ge
@@ -43,13 +52,18 @@ from ._validate import as_param, check_choice
 __all__ = [
     "ArcTan",
     "Boxcar",
+    "Circ",
+    "Erfc",
     "FastSigmoid",
+    "Heaviside",
     "MultiSpike",
     "Sigmoid",
     "StraightThrough",
     "SuperSpike",
+    "Tanh",
     "Triangle",
     "heaviside",
+    "norse",
 ]
 
 FIRE_AT = (">=", ">")
@@ -95,8 +109,9 @@ def _arctan(x, alpha):
     return (alpha / 2.0) / (1.0 + (math.pi / 2.0 * alpha * x) ** 2)
 
 
-def _triangle(x, w):
-    return jnp.maximum(0.0, 1.0 - jnp.abs(x) / w) / w
+def _triangle(x, wh):
+    w, height = wh
+    return jnp.maximum(0.0, 1.0 - jnp.abs(x) / w) * height
 
 
 def _boxcar(x, w):
@@ -113,6 +128,28 @@ _spike_arctan = _family(_arctan)
 _spike_triangle = _family(_triangle)
 _spike_boxcar = _family(_boxcar)
 _spike_straight_through = _family(_straight_through)
+
+
+def _tanh(x, k):
+    return 1.0 - jnp.tanh(k * x) ** 2
+
+
+def _circ(x, alpha):
+    return alpha**3 / (alpha**2 + x * x) ** 1.5
+
+
+def _erfc(x, k):
+    return (2.0 / math.sqrt(math.pi)) * jnp.exp(-((k * x) ** 2))
+
+
+def _zero(x, _):
+    return jnp.zeros_like(x)
+
+
+_spike_tanh = _family(_tanh)
+_spike_circ = _family(_circ)
+_spike_erfc = _family(_erfc)
+_spike_zero = _family(_zero)
 
 
 def _binary(fn, v, threshold, p, fire_at):
@@ -179,21 +216,25 @@ class ArcTan(AbstractSurrogate):
 
 
 class Triangle(AbstractSurrogate):
-    r"""Heaviside forward; triangular derivative $\max(0, 1 - |x|/w)/w$ (unit area).
+    r"""Heaviside forward; triangular derivative $h\,\max(0, 1 - |x|/w)$.
 
-    **Arguments:** ``width``: half-width $w$ of the triangle, in units of v.
+    **Arguments:** ``width``: half-width $w$ of the triangle, in units of v; ``height``: $h$,
+    by default $1/w$ (unit area). Norse's ``triangle`` method is ``Triangle(1, height=alpha)``.
 
     Reference: Bellec et al. (2018), *Long short-term memory and learning-to-learn in networks
-    of spiking neurons*, NeurIPS (arXiv:1803.09574).
+    of spiking neurons*, NeurIPS (arXiv:1803.09574); Esser et al. (2016),
+    doi:10.1073/pnas.1604850113.
     """
 
     width: Array
+    height: Array
 
-    def __init__(self, width: ArrayLike = 1.0):
+    def __init__(self, width: ArrayLike = 1.0, height: ArrayLike | None = None):
         self.width = as_param("width", width, positive=True)
+        self.height = 1.0 / self.width if height is None else as_param("height", height, positive=True)
 
     def __call__(self, v, threshold, fire_at=">="):
-        return _binary(_spike_triangle, v, threshold, self.width, fire_at)
+        return _binary(_spike_triangle, v, threshold, (self.width, self.height), fire_at)
 
 
 class Boxcar(AbstractSurrogate):
@@ -277,3 +318,106 @@ class MultiSpike(AbstractSurrogate):
         return _multi_spike(
             v, threshold, self.max_spikes_per_dt.astype(v.dtype), self.window.astype(v.dtype), fire_at
         )
+
+
+class Tanh(AbstractSurrogate):
+    r"""Heaviside forward; derivative $1 - \tanh^2(k x)$ (peak one).
+
+    Norse's ``tanh`` method (``HeaviTanh``), and the derivative of its ``logistic`` method.
+    With $s$ the logistic function, $1 - \tanh^2(kx) = 4 s(2kx)(1 - s(2kx))$: the
+    :class:`Sigmoid` shape with slope $2k$, scaled by $2/k$.
+
+    **Arguments:** ``slope``: $k$ (Norse's ``alpha``), in 1/(unit of v).
+
+    Reference: Norse, ``norse.torch.functional.threshold`` (github.com/norse/norse).
+    """
+
+    slope: Array
+
+    def __init__(self, slope: ArrayLike = 100.0):
+        self.slope = as_param("slope", slope, positive=True)
+
+    def __call__(self, v, threshold, fire_at=">="):
+        return _binary(_spike_tanh, v, threshold, self.slope, fire_at)
+
+
+class Circ(AbstractSurrogate):
+    r"""Heaviside forward; derivative $\alpha^3/(\alpha^2 + x^2)^{3/2}$ (peak one).
+
+    Norse's ``circ`` method (``HeaviCirc``): $2\alpha$ times the derivative of
+    $\frac12 + \frac12 x/\sqrt{x^2 + \alpha^2}$. Note that $\alpha$ is a *width* here (in
+    units of v): a larger $\alpha$ gives a broader derivative.
+
+    Reference: Norse, ``norse.torch.functional.threshold`` (github.com/norse/norse).
+    """
+
+    alpha: Array
+
+    def __init__(self, alpha: ArrayLike = 100.0):
+        self.alpha = as_param("alpha", alpha, positive=True)
+
+    def __call__(self, v, threshold, fire_at=">="):
+        return _binary(_spike_circ, v, threshold, self.alpha, fire_at)
+
+
+class Erfc(AbstractSurrogate):
+    r"""Heaviside forward; Gaussian derivative $\frac{2}{\sqrt\pi} e^{-(kx)^2}$.
+
+    Norse's ``heavi_erfc`` method (``HeaviErfc``), exactly as Norse computes it (the derivative
+    of $\frac12\mathrm{erfc}(-kx)$ would carry a factor $k/2$ that Norse leaves out).
+
+    **Arguments:** ``slope``: $k$ (Norse's ``alpha``), in 1/(unit of v).
+
+    Reference: Norse, ``norse.torch.functional.threshold`` (github.com/norse/norse).
+    """
+
+    slope: Array
+
+    def __init__(self, slope: ArrayLike = 100.0):
+        self.slope = as_param("slope", slope, positive=True)
+
+    def __call__(self, v, threshold, fire_at=">="):
+        return _binary(_spike_erfc, v, threshold, self.slope, fire_at)
+
+
+class Heaviside(AbstractSurrogate):
+    """Heaviside forward, zero derivative: no surrogate (Norse's ``heaviside`` method)."""
+
+    def __call__(self, v, threshold, fire_at=">="):
+        return _binary(_spike_zero, v, threshold, jnp.zeros(()), fire_at)
+
+
+NORSE_METHODS = ("heaviside", "super", "tanh", "triangle", "tent", "circ", "logistic", "heavi_erfc", "erfc")
+
+
+def norse(method: str, alpha: ArrayLike = 100.0) -> AbstractSurrogate:
+    r"""The surrogate of Norse's threshold ``method`` with its hyper-parameter ``alpha``.
+
+    | method | spikax | derivative |
+    |---|---|---|
+    | ``"heaviside"`` | :class:`Heaviside` | 0 |
+    | ``"super"`` | ``FastSigmoid(alpha)`` | $1/(1 + \alpha\lvert x\rvert)^2$ |
+    | ``"tanh"``, ``"logistic"`` | ``Tanh(alpha)`` | $1 - \tanh^2(\alpha x)$ |
+    | ``"triangle"``, ``"tent"`` | ``Triangle(1, height=alpha)`` | $\alpha \max(0, 1 - \lvert x\rvert)$ |
+    | ``"circ"`` | ``Circ(alpha)`` | $\alpha^3/(\alpha^2 + x^2)^{3/2}$ |
+    | ``"heavi_erfc"``, ``"erfc"`` | ``Erfc(alpha)`` | $\frac{2}{\sqrt\pi}e^{-(\alpha x)^2}$ |
+
+    Every forward pass is Norse's strict step $\Theta(x) = [x > 0]$: use ``fire_at=">"`` (the
+    Norse-style models here do). Two departures, both deliberate: Norse's ``logistic`` draws the
+    spike from a Bernoulli distribution; here the spike is deterministic (a random forward pass
+    would need a ``key``), with the same derivative. And ``"super"`` follows SuperSpike as
+    documented (Zenke & Ganguli 2018, slope ``alpha``); Norse 1.1's implementation ignores
+    ``alpha`` (its derivative is $1/(1 + |x|)^2$), which ``norse("super", 1.0)`` reproduces.
+    """
+    check_choice("method", method, NORSE_METHODS)
+    if method == "heaviside":
+        return Heaviside()
+    if method == "super":
+        return FastSigmoid(alpha)
+    if method in ("tanh", "logistic"):
+        return Tanh(alpha)
+    if method in ("triangle", "tent"):
+        return Triangle(1.0, height=alpha)
+    if method == "circ":
+        return Circ(alpha)
+    return Erfc(alpha)

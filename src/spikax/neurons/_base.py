@@ -24,12 +24,13 @@ from jax import lax
 from jaxtyping import Array, PyTree
 
 from .._types import AbstractNeuron, AbstractSurrogate, Key, RecordSpec
-from .._validate import check_choice, check_dt
+from .._validate import check_choice, check_dt, check_input
 from ..simulate import simulate, state_fields
 from ..surrogate import FIRE_AT
 
 __all__ = [
     "AbstractChargeFireReset",
+    "AbstractSpikingNeuron",
     "Neuron",
     "NeuronState",
     "fire",
@@ -117,9 +118,13 @@ class AbstractChargeFireReset(AbstractNeuron):
     def charge(self, v: Array, x: Array) -> Array:
         """$H_t = f(V_{t-1}, X_t)$: the membrane potential after one step of the dynamics."""
 
-    def init_state(self, input_shape: tuple[int, ...]) -> NeuronState:
+    def initial_v(self) -> Array:
+        """The potential every neuron starts from: ``v_reset`` (0 under soft reset)."""
         v_reset = self.params.v_reset
-        v0 = jnp.zeros((), jnp.result_type(float)) if v_reset is None else v_reset
+        return jnp.zeros((), jnp.result_type(float)) if v_reset is None else v_reset
+
+    def init_state(self, input_shape: tuple[int, ...]) -> NeuronState:
+        v0 = self.initial_v()
         shape = jnp.broadcast_shapes(tuple(input_shape), jnp.shape(v0), jnp.shape(self.params.v_threshold))
         return NeuronState(v=jnp.broadcast_to(v0, shape).astype(jnp.result_type(float)))
 
@@ -128,13 +133,89 @@ class AbstractChargeFireReset(AbstractNeuron):
 
     def advance(self, coeffs, state: NeuronState, x: Array, extra) -> tuple[NeuronState, Array]:
         h = self.charge(state.v, x)
-        s = fire(self.spike_fn, h, self.params.v_threshold, self.fire_at)
-        v = reset(h, s, self.params.v_threshold, self.params.v_reset, detach=self.detach_reset)
+        s, v = fire_and_reset(self, h, self.params.v_threshold, self.params.v_reset)
         return NeuronState(v=v), s
 
     def __call__(self, xs, state=None, *, key=None, record=False):
         """Run ``xs`` ``(T, ...)``: returns ``(spikes (T, ...), final NeuronState, record)``."""
         return run_neuron(self, xs, state, key=key, record=record)
+
+
+def fire_and_reset(model, h: Array, v_threshold, v_reset) -> tuple[Array, Array]:
+    """Steps 2 and 3 with a model's ``spike_fn``, ``fire_at`` and ``detach_reset``: ``(S, V)``."""
+    s = fire(model.spike_fn, h, v_threshold, model.fire_at)
+    return s, reset(h, s, v_threshold, v_reset, detach=model.detach_reset)
+
+
+class AbstractSpikingNeuron(AbstractNeuron):
+    r"""A spiking neuron with several state variables (``v`` plus adaptation, synaptic current, ...).
+
+    The same three parts as :class:`AbstractChargeFireReset`, over a named state:
+
+    1. :meth:`charge` advances *every* variable one step; the returned state's ``v`` is $H_t$;
+    2. fire $S_t = \Theta(H_t - \vartheta)$ with $\vartheta$ = :meth:`threshold` (constant,
+       or adaptive as in :class:`spikax.ALIF`);
+    3. reset ``v`` (soft or to ``v_reset``, see :func:`reset`), then :meth:`on_spike` lets the
+       other variables react (e.g. the adaptation current jumps, $w \mathrel{+}= b\,S$).
+
+    A model is a final subclass with a state class (field ``v`` first), :meth:`init_state`,
+    :meth:`charge` and, where needed, :meth:`derive` (loop invariants, computed once per
+    sequence), :meth:`threshold` and :meth:`on_spike`. Its ``params`` carry ``v_threshold``
+    (unless :meth:`threshold` is overridden) and ``v_reset`` (``None``: subtract the threshold).
+    """
+
+    params: eqx.AbstractVar[Any]
+    spike_fn: eqx.AbstractVar[AbstractSurrogate]
+    dt: eqx.AbstractVar[float]
+    fire_at: eqx.AbstractVar[str]
+    detach_reset: eqx.AbstractVar[bool]
+
+    def derive(self) -> Any:
+        """Loop invariants (e.g. ``dt/tau``); by default the parameters themselves."""
+        return self.params
+
+    @abc.abstractmethod
+    def charge(self, coeffs: Any, state: Any, x: Array) -> Any:
+        """Every state variable after one step of the sub-threshold dynamics (``v`` = $H_t$)."""
+
+    def threshold(self, coeffs: Any, h: Any) -> Array:
+        """The firing threshold for the charged state ``h``."""
+        return coeffs.v_threshold
+
+    def on_spike(self, coeffs: Any, h: Any, s: Array) -> Any:
+        """The state's other variables after spikes ``s`` (``v`` is reset separately)."""
+        return h
+
+    def check_input(self, xs: Array) -> None:
+        """Raise a clear error for an input sequence the model cannot take."""
+
+    def prepare(self, xs: Array, key: Key) -> tuple[Any, None]:
+        self.check_input(xs)
+        return self.derive(), None
+
+    def advance(self, coeffs, state, x: Array, extra) -> tuple[Any, Array]:
+        h = self.charge(coeffs, state, x)
+        threshold = self.threshold(coeffs, h)
+        s, v = fire_and_reset(self, h.v, threshold, coeffs.v_reset)
+        after = self.on_spike(coeffs, h, lax.stop_gradient(s) if self.detach_reset else s)
+        return eqx.tree_at(lambda st: st.v, after, v), s
+
+    def __call__(self, xs, state=None, *, key=None, record=False):
+        """Run ``xs`` ``(T, ...)``: returns ``(spikes (T, ...), final state, record)``."""
+        return run_neuron(self, xs, state, key=key, record=record)
+
+
+def check_neuron_input(name: str, xs, n_neurons: int, what: str = "n_neurons") -> None:
+    """``xs`` must be ``(T, n_neurons)``."""
+    check_input(name, xs, (n_neurons,), what=what)
+
+
+def check_step_shape(model, input_shape) -> None:
+    """An input step of a population of ``model.n_neurons`` neurons must be ``(n_neurons,)``."""
+    if input_shape is not None and tuple(input_shape) != (model.n_neurons,):
+        raise ValueError(
+            f"{type(model).__name__} input steps must have shape ({model.n_neurons},), got {tuple(input_shape)}"
+        )
 
 
 def check_cfr_config(fire_at: str, spike_fn, dt) -> float:
