@@ -11,7 +11,8 @@ baseline, and the ratios. spikax integrates four DPI synapses, the AHP and the D
 Heun's method in z = Imem + Igain ln(Imem/Io) and locates each threshold crossing inside the
 step; Rockpool integrates one combined synapse and the membrane with forward Euler.
 
-    python benchmarks/dynapsim.py [--repeats 5] [--method heun|rk4] [--allocator default|retain]
+    python benchmarks/dynapsim.py [--repeats 5] [--method heun|rk4|euler] [--adjoint replay|recompute]
+                                  [--allocator default|retain]
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def timed(fn, args, repeats):
     return statistics.median(times), first
 
 
-def spikax_cases(xs, method):
+def spikax_cases(xs, method, adjoint="replay"):
     import equinox as eqx
     import jax
     import jax.numpy as jnp
@@ -56,7 +57,7 @@ def spikax_cases(xs, method):
 
     # Excitation onto AMPA, inhibition onto SHUNT: about 15 Hz per neuron, 93 % of them active.
     layer = dx.DynapseLinear(N, N, key=jax.random.key(1), inhibitory="shunt")
-    model = dx.DynapSim(N, method=method)
+    model = dx.DynapSim(N, method=method, adjoint=adjoint)
 
     def forward(layer, model, xs):
         return jax.vmap(lambda x: model(layer(x)[0])[0])(xs)
@@ -103,6 +104,7 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--method", default="heun", choices=["heun", "rk4", "euler"])
     parser.add_argument("--allocator", default="default", choices=["default", "retain"])
+    parser.add_argument("--adjoint", default="replay", choices=["replay", "recompute"])
     args = parser.parse_args(argv)
     if args.allocator == "retain":
         retain_freed_memory()
@@ -122,7 +124,7 @@ def main(argv=None):
     print(f"{'simulator':<28} {'case':<8} {'median s':>9} {'1st call s':>10} {'x matmul':>9}")
     print(f"{'Linear alone (baseline)':<28} {'fwd+bwd':<8} {base:>9.4f}")
     results = {}
-    cases, rate = spikax_cases(xs, args.method)
+    cases, rate = spikax_cases(xs, args.method, args.adjoint)
     for name, (fn, fargs) in cases.items():
         med, first = timed(fn, fargs, args.repeats)
         results[("spikax", name)] = med

@@ -58,6 +58,7 @@ from ._translate import pulse_width, tau_from_itau
 
 __all__ = [
     "DynapseCoeffs",
+    "Solves",
     "DynapseState",
     "dynapse_derive",
     "dynapse_init_state",
@@ -193,15 +194,65 @@ def _solve_u(z, Io, Ig):
     return jnp.maximum(u, 0.0)
 
 
-@_solve_u.defjvp
-def _solve_u_jvp(primals, tangents):
-    z, Io, Ig = primals
-    dz, dIo, dIg = tangents
-    u = _solve_u(z, Io, Ig)
+def _implicit_du(z, Io, Ig, u, dz, dIo, dIg):
     e = Io * jnp.exp(u)
     # Implicit derivative of Io e^u + Ig u = z: (e + Ig) du = dz - e/Io dIo - u dIg.
     du = (dz - e / Io * dIo - u * dIg) / (e + Ig)
-    return u, jnp.where(z > Io, du, 0.0)
+    return jnp.where(z > Io, du, 0.0)
+
+
+@_solve_u.defjvp
+def _solve_u_jvp(primals, tangents):
+    z, Io, Ig = primals
+    u = _solve_u(z, Io, Ig)
+    return u, _implicit_du(z, Io, Ig, u, *tangents)
+
+
+@jax.custom_jvp
+def _known_u(z, Io, Ig, u):
+    # The root of Io e^u + Ig u = z, already found (by the forward pass); only its derivative is
+    # computed here.
+    return u
+
+
+@_known_u.defjvp
+def _known_u_jvp(primals, tangents):
+    z, Io, Ig, u = primals
+    return u, _implicit_du(z, Io, Ig, u, *tangents[:3])
+
+
+class Solves:
+    r"""The membrane-current solves and spike times of one step: recorded, or replayed.
+
+    A step run with ``Solves()`` records every $u = \ln(I_{mem}/I_o)$ it solves for and each
+    located spike time (``.recorded``); run again with ``Solves(recorded)`` on the same inputs it
+    takes those values instead of solving again, with the same derivatives (implicit function
+    rule for $u$; spike times are detached anyway). This is what makes the hand-written VJP of
+    :class:`DynapSim` cheap: its backward pass replays the step without the Halley iterations
+    and the crossing search.
+    """
+
+    def __init__(self, recorded=None):
+        self.replay = None if recorded is None else list(recorded)
+        self.recorded = []
+
+    def _take(self, value_fn):
+        if self.replay is not None:
+            return self.replay.pop(0)
+        value = value_fn()
+        self.recorded.append(value)
+        return value
+
+    def imem_from_z(self, c: "DynapseCoeffs", z: Array) -> tuple[Array, Array]:
+        if self.replay is not None:
+            u = _known_u(z, c.Io, c.Igain, lax.stop_gradient(self.replay.pop(0)))
+        else:
+            u = _solve_u(z, c.Io, c.Igain)
+            self.recorded.append(lax.stop_gradient(u))
+        return c.Io * jnp.exp(u), u
+
+    def spike_time(self, value_fn) -> Array:
+        return self._take(lambda: lax.stop_gradient(value_fn()))
 
 
 def imem_from_z(c: DynapseCoeffs, z: Array) -> tuple[Array, Array]:
@@ -240,7 +291,7 @@ def _dzdt(c, z, imem, u, syn, ahp):
     return jnp.where((z <= c.Io) & (r < 0), 0.0, r)
 
 
-def _segment(c, imem0, u0, t0, t1, inputs_at, method):
+def _segment(c, imem0, u0, t0, t1, inputs_at, method, solves):
     """Integrate z from t0 to t1 (per neuron, inside one step); returns z(t0), z(t1), dz/dt(t0).
 
     The segment starts from a known membrane current ``imem0`` (``u0 = ln(imem0/Io)``), so its
@@ -250,7 +301,7 @@ def _segment(c, imem0, u0, t0, t1, inputs_at, method):
     z0 = imem0 + c.Igain * u0
 
     def stage(z, t):
-        imem, u = imem_from_z(c, z)
+        imem, u = solves.imem_from_z(c, z)
         return _dzdt(c, z, imem, u, *inputs_at(t))
 
     k1 = _dzdt(c, z0, imem0, u0, *inputs_at(t0))
@@ -272,16 +323,17 @@ def _segment(c, imem0, u0, t0, t1, inputs_at, method):
 
 def _crossing_fraction(z0, slope0, z1, z_thr, h):
     r"""Fraction $s \in [0, 1]$ of the segment where the quadratic through $z_0$ (slope
-    $\dot z_0$) and $z_1$ reaches $z_{thr}$: the root of $A s^2 + B s = z_{thr} - z_0$."""
+    $\dot z_0$) and $z_1$ reaches $z_{thr}$: the root of $A s^2 + B s = z_{thr} - z_0$,
+    $s = 2R/(B + \sqrt{B^2 + 4AR})$ with $R = z_{thr} - z_0$ (the form without cancellation).
+
+    Spike times are detached from the gradient, so no guard against inf/NaN in derivatives is
+    needed here: fewer branches, and XLA fuses the step into fewer loops.
+    """
     b = slope0 * h
     a = z1 - z0 - b
     rise = z_thr - z0
-    disc = b * b + 4.0 * a * rise
-    # Guarded so that the branches not taken (no crossing) carry no inf/NaN into gradients.
-    root = jnp.where(disc > 0, jnp.sqrt(jnp.where(disc > 0, disc, 1.0)), 0.0)
-    denom = b + root
-    s = jnp.where(denom > 0, 2.0 * rise / jnp.where(denom > 0, denom, 1.0), 1.0)
-    return jnp.clip(s, 0.0, 1.0)
+    root = jnp.sqrt(jnp.maximum(b * b + 4.0 * a * rise, 0.0))
+    return jnp.clip(2.0 * rise / jnp.maximum(b + root, jnp.finfo(root.dtype).tiny), 0.0, 1.0)
 
 
 @jax.custom_jvp
@@ -341,6 +393,7 @@ def dynapse_step(
     multi_spike: bool = False,
     max_spikes_per_dt: float = 2.0**16,
     resume_in_step: bool = True,
+    solves: Optional[Solves] = None,
 ) -> tuple[DynapseState, Float[Array, " n"], Float[Array, " n"]]:
     """One step of ``dt`` seconds.
 
@@ -354,9 +407,13 @@ def dynapse_step(
     Gradients: the timing of spikes inside the step and of refractory periods is treated as a
     constant (a detached reset, in surrogate-gradient terms); everything else is differentiated.
 
+    ``solves``: a :class:`Solves` that records (or replays) the step's root solves and spike
+    times; a fresh one by default.
+
     Returns ``(state, spikes, imem_end)``; ``imem_end`` is the membrane current at the end of
     the step before any reset (what the surrogate sees).
     """
+    solves = Solves() if solves is None else solves
     io = c.Io
     syn0 = tuple(i if xk is None else i + jump * xk for i, jump, xk in zip(state.isyn, c.syn_jump, x))
     syn_end = tuple(jnp.maximum(io, i * d) for i, d in zip(syn0, c.syn_decay))
@@ -375,8 +432,8 @@ def dynapse_step(
     start = lax.stop_gradient(jnp.minimum(state.t_ref, dt))
     imem_start = jnp.where(state.t_ref > 0, c.Ireset, state.imem)
     u_start = jnp.log(imem_start / io)
-    z_start, z_end, slope0 = _segment(c, imem_start, u_start, start, dt_arr, inputs_before_spike, method)
-    imem_end, u_end = imem_from_z(c, z_end)
+    z_start, z_end, slope0 = _segment(c, imem_start, u_start, start, dt_arr, inputs_before_spike, method, solves)
+    imem_end, u_end = solves.imem_from_z(c, z_end)
     spikes = dynapse_spike(
         c, imem_end, u_end, spike_fn=spike_fn, multi_spike=multi_spike, max_spikes_per_dt=max_spikes_per_dt
     )
@@ -387,10 +444,16 @@ def dynapse_step(
         t_spike = dt_arr
         n_events = lax.stop_gradient(spikes)
     else:
-        frac = _crossing_fraction(z_start, slope0, z_end, c.z_thr, dt - start)
-        t_spike = lax.stop_gradient(start + frac * (dt - start))
+        t_spike = solves.spike_time(
+            lambda: start + _crossing_fraction(z_start, slope0, z_end, c.z_thr, dt - start) * (dt - start)
+        )
         n_events = 1.0
-    ahp_at_spike = _decayed(c, state.iahp, c.inv_tau_ahp, t_spike) + n_events * c.ahp_jump
+    # One exponential for both sides of the spike: e^{-(dt - t*)/tau} and, from the precomputed
+    # e^{-dt/tau}, e^{-t*/tau} = e^{-dt/tau} / e^{-(dt - t*)/tau} (exact; both vanish together
+    # when tau << dt, hence the guard).
+    ahp_after = jnp.exp(-(dt - t_spike) * c.inv_tau_ahp)
+    ahp_before = c.ahp_decay / jnp.maximum(ahp_after, jnp.finfo(ahp_after.dtype).tiny)
+    ahp_at_spike = jnp.maximum(io, state.iahp * ahp_before) + n_events * c.ahp_jump
     resume = t_spike + c.t_ref
     imem_after = c.Ireset
     if resume_in_step and not multi_spike:
@@ -400,9 +463,9 @@ def dynapse_step(
             return syn, _decayed(c, ahp_at_spike, c.inv_tau_ahp, t - t_spike)
 
         _, z_resumed, _ = _segment(
-            c, c.Ireset, c.u_reset, jnp.minimum(resume, dt_arr), dt_arr, inputs_after_spike, method
+            c, c.Ireset, c.u_reset, jnp.minimum(resume, dt_arr), dt_arr, inputs_after_spike, method, solves
         )
-        imem_after = jnp.where(resume < dt, imem_from_z(c, z_resumed)[0], c.Ireset)
+        imem_after = jnp.where(resume < dt, solves.imem_from_z(c, z_resumed)[0], c.Ireset)
 
     new = DynapseState(
         imem=jnp.where(crossed, imem_after, imem_end),
@@ -410,7 +473,7 @@ def dynapse_step(
         inmda=syn_end[1],
         igaba=syn_end[2],
         ishunt=syn_end[3],
-        iahp=jnp.where(crossed, _decayed(c, ahp_at_spike, c.inv_tau_ahp, dt - t_spike), ahp_end),
+        iahp=jnp.where(crossed, jnp.maximum(io, ahp_at_spike * ahp_after), ahp_end),
         t_ref=jnp.where(crossed, jnp.maximum(resume - dt, 0.0), jnp.maximum(state.t_ref - dt, 0.0)),
     )
     return new, spikes, imem_end

@@ -17,11 +17,12 @@ from ..._validate import as_param, check_choice, check_dt, check_input, is_concr
 from ...neurons._base import record_function
 from ...simulate import simulate
 from ._circuit import SYNAPSES, DynapseParams
-from ._dynamics import DynapseState, dynapse_derive, dynapse_init_state, dynapse_step, vmem_from_imem
+from ._dynamics import Solves, DynapseState, dynapse_derive, dynapse_init_state, dynapse_step, vmem_from_imem
 
 __all__ = ["DynapSim", "DynapSimState", "DynapseLinear"]
 
 METHODS = ("heun", "rk4", "euler")
+ADJOINTS = ("replay", "recompute")
 
 
 class DynapSimState(eqx.Module):
@@ -64,6 +65,11 @@ class DynapSim(AbstractNeuron):
     - ``multi_spike``: report $\lceil\ln(I_{mem}/I_{spkthr})\rceil$ events (clipped to
       ``max_spikes_per_dt``) at the end of a step, a training aid of the DYNAP-SE tutorial;
       the default reports the chip's single event at the located crossing.
+    - ``adjoint``: how reverse mode gets a step's intermediates. ``"replay"`` (default): the
+      forward pass keeps the solved membrane currents and spike times and the backward pass
+      re-runs the rest of the step from them (reverse mode only: ``jax.grad``, ``jax.vjp``).
+      ``"recompute"``: ``jax.checkpoint`` per step, which also supports forward mode
+      (``jax.jvp``) at a higher cost.
     - ``params``: a :class:`DynapseParams`; otherwise the defaults with ``**overrides`` (any
       parameter by name, scalar or per-neuron array).
 
@@ -81,6 +87,7 @@ class DynapSim(AbstractNeuron):
     multi_spike: bool = eqx.field(static=True)
     max_spikes_per_dt: float = eqx.field(static=True)
     resume_in_step: bool = eqx.field(static=True)
+    adjoint: str = eqx.field(static=True)
 
     def __init__(
         self,
@@ -92,11 +99,14 @@ class DynapSim(AbstractNeuron):
         spike_fn: Optional[AbstractSurrogate] = None,
         multi_spike: bool = False,
         max_spikes_per_dt: float = 2.0**16,
+        adjoint: str = "replay",
         params: Optional[DynapseParams] = None,
         **overrides,
     ):
         self.dt = check_dt(dt)
         check_choice("method", method, METHODS)
+        check_choice("adjoint", adjoint, ADJOINTS)
+        self.adjoint = adjoint
         if spike_fn is not None and not isinstance(spike_fn, AbstractSurrogate):
             raise TypeError(f"`spike_fn` must be None or a spikax.surrogate module, got {type(spike_fn).__name__}")
         if params is None:
@@ -117,9 +127,12 @@ class DynapSim(AbstractNeuron):
         concrete = all(is_concrete(getattr(params, k)) for k in ("Vth", "C_ref", "Iref"))
         t_ref = np.asarray(params.Vth * params.C_ref / params.Iref) if concrete else None
         # Integration after a refractory period that ends inside a step is only needed when some
-        # t_ref < dt; unknown (traced) parameters keep it on.
-        self.resume_in_step = t_ref is None or bool(np.min(t_ref) < self.dt)
-        if t_ref is not None and np.min(t_ref) < self.dt * (1 - 1e-6):
+        # t_ref < dt; unknown (traced) parameters keep it on. The tolerance matters: the default
+        # t_ref = Vth C_ref / Iref is 0.9999999 ms in float32, and a resumed segment of at most
+        # 0.1 ns would cost a second Heun integration in every step.
+        short = None if t_ref is None else bool(np.min(t_ref) < self.dt * (1 - 1e-6))
+        self.resume_in_step = short is None or short
+        if short:
             warnings.warn(
                 f"the refractory period ({np.min(t_ref):.3g} s) is shorter than dt ({self.dt:g} s): "
                 "a second spike inside one step is reported in the next step; reduce dt",
@@ -160,7 +173,7 @@ class DynapSim(AbstractNeuron):
             x = tuple(x[:, k] for k in range(4))
         return self._advance(coeffs, state, tuple(x), self._recurrent_weights())
 
-    def _advance(self, coeffs, state: DynapSimState, x, w_rec):
+    def _advance(self, coeffs, state: DynapSimState, x, w_rec, spike_fn=None, solves=None):
         # x: four (n,) arrays (None: no input), one per synapse type: the layout the dynamics
         # run fastest in. w_rec: four (pre, post) matrices or None.
         if w_rec is not None:
@@ -172,12 +185,47 @@ class DynapSim(AbstractNeuron):
             x,
             dt=self.dt,
             method=self.method,
-            spike_fn=self.spike_fn,
+            spike_fn=self.spike_fn if spike_fn is None else spike_fn,
             multi_spike=self.multi_spike,
             max_spikes_per_dt=self.max_spikes_per_dt,
             resume_in_step=self.resume_in_step,
+            solves=solves,
         )
         return DynapSimState(neurons=neurons, spikes=spikes), spikes
+
+    def _replay_step(self, coeffs, w_rec):
+        """One step whose VJP replays the forward pass's root solves and spike times.
+
+        Reverse mode through a step needs the step's intermediates. Storing all of them (plain
+        autodiff) moves too much memory; recomputing the step from its inputs
+        (``jax.checkpoint``) repeats the Halley iterations and the crossing search. Here the
+        forward pass keeps only what those produced (the solved ``u`` of each stage and the
+        spike times, three ``(n,)`` arrays per step with Heun) and the backward pass re-runs
+        the cheap rest of the step from them (:class:`Solves`): the same derivatives, less work.
+        """
+
+        @jax.custom_vjp
+        def step(coeffs, w_rec, spike_fn, st, x):
+            return self._advance(coeffs, st, x, w_rec, spike_fn)
+
+        def step_fwd(coeffs, w_rec, spike_fn, st, x):
+            solves = Solves()
+            out = self._advance(coeffs, st, x, w_rec, spike_fn, solves)
+            # Without recurrent weights the last spikes do not enter the step: not stored.
+            kept = st.neurons if w_rec is None else st
+            return out, (coeffs, w_rec, spike_fn, kept, x, tuple(solves.recorded))
+
+        def step_bwd(res, cotangent):
+            coeffs, w_rec, spike_fn, kept, x, recorded = res
+            st = DynapSimState(neurons=kept, spikes=jnp.zeros_like(kept.imem)) if w_rec is None else kept
+
+            def replay(coeffs, w_rec, spike_fn, st, x):
+                return self._advance(coeffs, st, x, w_rec, spike_fn, Solves(recorded))
+
+            return jax.vjp(replay, coeffs, w_rec, spike_fn, st, x)[1](cotangent)
+
+        step.defvjp(step_fwd, step_bwd)
+        return lambda st, x: step(coeffs, w_rec, self.spike_fn, st, x)
 
     def _split(self, xs) -> tuple:
         """The input as four ``(T, n)`` arrays or ``None`` (checked)."""
@@ -228,10 +276,12 @@ class DynapSim(AbstractNeuron):
                 }
         else:
             record_fn = record_function(record)
-        # Checkpoint each step: the backward pass recomputes a step from its carry instead of
-        # storing the ~100 intermediates of the Newton solves and Heun stages (far less memory
-        # traffic, the main cost of the backward pass here).
-        step = jax.checkpoint(lambda st, x: self._advance(coeffs, st, x, w_rec), prevent_cse=False)
+        if self.adjoint == "replay":
+            step = self._replay_step(coeffs, w_rec)
+        else:
+            # Checkpoint each step: the backward pass recomputes a step from its carry instead
+            # of storing the ~100 intermediates of the Halley solves and Heun stages.
+            step = jax.checkpoint(lambda st, x: self._advance(coeffs, st, x, w_rec), prevent_cse=False)
         return simulate(step, state, split, record=record_fn)
 
 
