@@ -222,26 +222,19 @@ def _known_u_jvp(primals, tangents):
 
 
 class Solves:
-    r"""The membrane-current solves and spike times of one step: recorded, or replayed.
+    r"""The membrane-current solves of one step: recorded, or replayed.
 
-    A step run with ``Solves()`` records every $u = \ln(I_{mem}/I_o)$ it solves for and each
-    located spike time (``.recorded``); run again with ``Solves(recorded)`` on the same inputs it
-    takes those values instead of solving again, with the same derivatives (implicit function
-    rule for $u$; spike times are detached anyway). This is what makes the hand-written VJP of
-    :class:`DynapSim` cheap: its backward pass replays the step without the Halley iterations
-    and the crossing search.
+    A step run with ``Solves()`` records every $u = \ln(I_{mem}/I_o)$ it solves for
+    (``.recorded``); run again with ``Solves(recorded)`` on the same inputs it takes those
+    values instead of solving again, with the same derivative (the implicit-function rule).
+    This is what makes the hand-written VJP of :class:`DynapSim` cheap: its backward pass
+    replays the step without the Halley iterations. (Spike times are not recorded: the
+    replay finds the same ones from the same values, at the cost of a few operations.)
     """
 
     def __init__(self, recorded=None):
         self.replay = None if recorded is None else list(recorded)
         self.recorded = []
-
-    def _take(self, value_fn):
-        if self.replay is not None:
-            return self.replay.pop(0)
-        value = value_fn()
-        self.recorded.append(value)
-        return value
 
     def imem_from_z(self, c: "DynapseCoeffs", z: Array) -> tuple[Array, Array]:
         if self.replay is not None:
@@ -250,9 +243,6 @@ class Solves:
             u = _solve_u(z, c.Io, c.Igain)
             self.recorded.append(lax.stop_gradient(u))
         return c.Io * jnp.exp(u), u
-
-    def spike_time(self, value_fn) -> Array:
-        return self._take(lambda: lax.stop_gradient(value_fn()))
 
 
 def imem_from_z(c: DynapseCoeffs, z: Array) -> tuple[Array, Array]:
@@ -444,9 +434,8 @@ def dynapse_step(
         t_spike = dt_arr
         n_events = lax.stop_gradient(spikes)
     else:
-        t_spike = solves.spike_time(
-            lambda: start + _crossing_fraction(z_start, slope0, z_end, c.z_thr, dt - start) * (dt - start)
-        )
+        frac = _crossing_fraction(z_start, slope0, z_end, c.z_thr, dt - start)
+        t_spike = lax.stop_gradient(start + frac * (dt - start))
         n_events = 1.0
     # One exponential for both sides of the spike: e^{-(dt - t*)/tau} and, from the precomputed
     # e^{-dt/tau}, e^{-t*/tau} = e^{-dt/tau} / e^{-(dt - t*)/tau} (exact; both vanish together

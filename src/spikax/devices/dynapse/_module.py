@@ -194,14 +194,14 @@ class DynapSim(AbstractNeuron):
         return DynapSimState(neurons=neurons, spikes=spikes), spikes
 
     def _replay_step(self, coeffs, w_rec):
-        """One step whose VJP replays the forward pass's root solves and spike times.
+        """One step whose VJP replays the forward pass's root solves.
 
         Reverse mode through a step needs the step's intermediates. Storing all of them (plain
         autodiff) moves too much memory; recomputing the step from its inputs
-        (``jax.checkpoint``) repeats the Halley iterations and the crossing search. Here the
-        forward pass keeps only what those produced (the solved ``u`` of each stage and the
-        spike times, three ``(n,)`` arrays per step with Heun) and the backward pass re-runs
-        the cheap rest of the step from them (:class:`Solves`): the same derivatives, less work.
+        (``jax.checkpoint``) repeats the Halley iterations. Here the forward pass keeps only
+        what those produced (the solved ``u`` of each stage, two ``(n,)`` arrays per step with
+        Heun) besides the step's input state, and the backward pass re-runs the rest of the
+        step from them (:class:`Solves`): the same derivatives, less work.
         """
 
         @jax.custom_vjp
