@@ -63,6 +63,13 @@ def as_param(
     return out
 
 
+def check_count(name: str, value) -> int:
+    """``value`` as a positive Python ``int`` (a size: neurons, synapses)."""
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
+    return int(value)
+
+
 def check_choice(name: str, value, choices: Iterable) -> None:
     choices = tuple(choices)
     if value not in choices:

@@ -11,7 +11,7 @@ from jaxtyping import Array, ArrayLike, Float
 
 from .. import surrogate
 from .._types import AbstractSurrogate
-from .._validate import as_param, check_choice, check_time_constant, is_concrete
+from .._validate import as_param, check_choice, check_count, check_time_constant, is_concrete
 from ..surrogate import FastSigmoid
 from ._base import AbstractSpikingNeuron, check_cfr_config, check_neuron_input, check_step_shape
 from ._exp import exp_term
@@ -28,12 +28,6 @@ __all__ = [
     "adex_charge",
     "lif_adex_charge",
 ]
-
-
-def _count(name: str, n) -> int:
-    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"`{name}` must be a positive integer, got {n!r}")
-    return int(n)
 
 
 # --------------------------------------------------------------------------------------------
@@ -158,7 +152,7 @@ class LIFAdEx(AbstractSpikingNeuron):
         spike_fn: Optional[AbstractSurrogate] = None,
         detach_reset: bool = False,
     ):
-        n = _count("n_neurons", n_neurons)
+        n = check_count("n_neurons", n_neurons)
         spike_fn = surrogate.norse(method, alpha) if spike_fn is None else spike_fn
         self.dt = check_cfr_config(">", spike_fn, dt)
         shape = (n,)
@@ -334,7 +328,7 @@ class AdEx(AbstractSpikingNeuron):
         spike_fn: Optional[AbstractSurrogate] = None,
         detach_reset: bool = False,
     ):
-        n = _count("n_neurons", n_neurons)
+        n = check_count("n_neurons", n_neurons)
         spike_fn = FastSigmoid(500.0) if spike_fn is None else spike_fn
         self.dt = check_cfr_config(">", spike_fn, dt)
         shape = (n,)

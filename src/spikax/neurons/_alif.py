@@ -9,9 +9,8 @@ import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
 from .._types import AbstractSurrogate
-from .._validate import as_param, check_choice, check_time_constant
+from .._validate import as_param, check_choice, check_count, check_time_constant
 from ..surrogate import Triangle
-from ._adex import _count
 from ._base import AbstractSpikingNeuron, check_cfr_config, check_neuron_input, check_step_shape
 
 __all__ = ["ALIF", "ALIFCoeffs", "ALIFParams", "ALIFState"]
@@ -92,7 +91,7 @@ class ALIF(AbstractSpikingNeuron):
         spike_fn: Optional[AbstractSurrogate] = None,
         detach_reset: bool = False,
     ):
-        n = _count("n_neurons", n_neurons)
+        n = check_count("n_neurons", n_neurons)
         check_choice("reset", reset, ("subtract", "zero"))
         spike_fn = Triangle(1.0) if spike_fn is None else spike_fn
         self.dt = check_cfr_config(">=", spike_fn, dt)

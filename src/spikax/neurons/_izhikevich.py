@@ -9,9 +9,8 @@ import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
 from .._types import AbstractSurrogate
-from .._validate import as_param, check_choice
+from .._validate import as_param, check_choice, check_count
 from ..surrogate import FastSigmoid
-from ._adex import _count
 from ._base import AbstractSpikingNeuron, check_cfr_config, check_neuron_input, check_step_shape
 
 __all__ = [
@@ -138,7 +137,7 @@ class Izhikevich(AbstractSpikingNeuron):
         spike_fn: Optional[AbstractSurrogate] = None,
         detach_reset: bool = False,
     ):
-        n = _count("n_neurons", n_neurons)
+        n = check_count("n_neurons", n_neurons)
         key = _ALIASES.get(str(preset).lower(), str(preset).lower().replace("_", " "))
         check_choice("preset", key, tuple(IZHIKEVICH_PRESETS) + tuple(_ALIASES))
         defaults = IZHIKEVICH_PRESETS[key]

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
 from .._types import AbstractNeuron, AbstractSurrogate, Key
-from .._validate import as_param, check_choice, check_dt, check_input, check_time_constant
+from .._validate import as_param, check_choice, check_count, check_dt, check_input, check_time_constant
 from ..surrogate import MultiSpike
 from ._base import fire, reset, run_neuron
 
@@ -165,9 +165,7 @@ class LIF(AbstractNeuron):
         spike_fn: Optional[AbstractSurrogate] = None,
         dt: float = 1e-3,
     ):
-        for name, value in (("n_neurons", n_neurons), ("n_synapses", n_synapses)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
+        n_neurons, n_synapses = check_count("n_neurons", n_neurons), check_count("n_synapses", n_synapses)
         check_choice("reset", reset, ("subtract", "zero"))
         self.dt = check_dt(dt)
         n, s = n_neurons, n_synapses

@@ -237,11 +237,11 @@ class Solves:
         self.recorded = []
 
     def imem_from_z(self, c: "DynapseCoeffs", z: Array) -> tuple[Array, Array]:
-        if self.replay is not None:
-            u = _known_u(z, c.Io, c.Igain, lax.stop_gradient(self.replay.pop(0)))
-        else:
-            u = _solve_u(z, c.Io, c.Igain)
+        if self.replay is None:
+            imem, u = imem_from_z(c, z)
             self.recorded.append(lax.stop_gradient(u))
+            return imem, u
+        u = _known_u(z, c.Io, c.Igain, lax.stop_gradient(self.replay.pop(0)))
         return c.Io * jnp.exp(u), u
 
 
@@ -397,8 +397,8 @@ def dynapse_step(
     Gradients: the timing of spikes inside the step and of refractory periods is treated as a
     constant (a detached reset, in surrogate-gradient terms); everything else is differentiated.
 
-    ``solves``: a :class:`Solves` that records (or replays) the step's root solves and spike
-    times; a fresh one by default.
+    ``solves``: a :class:`Solves` that records (or replays) the step's root solves; a fresh
+    one by default.
 
     Returns ``(state, spikes, imem_end)``; ``imem_end`` is the membrane current at the end of
     the step before any reset (what the surrogate sees).
@@ -410,11 +410,12 @@ def dynapse_step(
     ahp_end = jnp.maximum(io, state.iahp * c.ahp_decay)
     dt_arr = jnp.full_like(io, dt)
 
+    def syn_at(t):
+        # At the step end the decay factors are precomputed.
+        return syn_end if t is dt_arr else tuple(_decayed(c, i, k, t) for i, k in zip(syn0, c.inv_tau_syn))
+
     def inputs_before_spike(t):
-        if t is dt_arr:  # the step end: decay factors are precomputed
-            return syn_end, ahp_end
-        syn = tuple(_decayed(c, i, k, t) for i, k in zip(syn0, c.inv_tau_syn))
-        return syn, _decayed(c, state.iahp, c.inv_tau_ahp, t)
+        return syn_at(t), ahp_end if t is dt_arr else _decayed(c, state.iahp, c.inv_tau_ahp, t)
 
     # Refractory at the start of the step: the membrane is held at reset until `start`.
     # Timing of resets and refractory periods is bookkeeping for the gradient: detached (as a
@@ -448,8 +449,7 @@ def dynapse_step(
     if resume_in_step and not multi_spike:
         # A refractory period that ends inside the step resumes integration until its end.
         def inputs_after_spike(t):
-            syn = syn_end if t is dt_arr else tuple(_decayed(c, i, k, t) for i, k in zip(syn0, c.inv_tau_syn))
-            return syn, _decayed(c, ahp_at_spike, c.inv_tau_ahp, t - t_spike)
+            return syn_at(t), _decayed(c, ahp_at_spike, c.inv_tau_ahp, t - t_spike)
 
         _, z_resumed, _ = _segment(
             c, c.Ireset, c.u_reset, jnp.minimum(resume, dt_arr), dt_arr, inputs_after_spike, method, solves
