@@ -11,7 +11,7 @@ baseline, and the ratios. spikax integrates four DPI synapses, the AHP and the D
 Heun's method in z = Imem + Igain ln(Imem/Io) and locates each threshold crossing inside the
 step; Rockpool integrates one combined synapse and the membrane with forward Euler.
 
-    python benchmarks/dynapsim.py [--repeats 5] [--method heun|rk4|euler] [--adjoint replay|recompute]
+    python benchmarks/dynapsim.py [--repeats 5] [--method heun|rk4|euler] [--adjoint replay|recompute|direct]
                                   [--allocator default|retain]
 """
 
@@ -53,11 +53,13 @@ def spikax_cases(xs, method, adjoint="replay"):
     import jax
     import jax.numpy as jnp
 
+    import spikax as sx
     from spikax.devices import dynapse as dx
 
+    adjoints = {"replay": sx.ReplayAdjoint(), "recompute": sx.RecomputeAdjoint(), "direct": sx.DirectAdjoint()}
     # Excitation onto AMPA, inhibition onto SHUNT: about 15 Hz per neuron, 93 % of them active.
-    layer = dx.DynapseLinear(N, N, key=jax.random.key(1), inhibitory="shunt")
-    model = dx.DynapSim(N, method=method, adjoint=adjoint)
+    layer = dx.DynapseLinear.create(N, N, key=jax.random.key(1), inhibitory="shunt")
+    model = dx.DynapSim.create(N, method=method, adjoint=adjoints[adjoint])
 
     def forward(layer, model, xs):
         return jax.vmap(lambda x: model(layer(x)[0])[0])(xs)
@@ -104,7 +106,7 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--method", default="heun", choices=["heun", "rk4", "euler"])
     parser.add_argument("--allocator", default="default", choices=["default", "retain"])
-    parser.add_argument("--adjoint", default="replay", choices=["replay", "recompute"])
+    parser.add_argument("--adjoint", default="replay", choices=["replay", "recompute", "direct"])
     args = parser.parse_args(argv)
     if args.allocator == "retain":
         retain_freed_memory()

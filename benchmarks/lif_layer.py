@@ -56,10 +56,10 @@ def run(n: int, repeats: int) -> dict:
 
     kx, kw, kg = jax.random.split(jax.random.key(0), 3)
     xs = (jax.random.uniform(kx, (BATCH, STEPS, n)) < 0.05).astype(jnp.float32)
-    w = sx.Linear(n, n, use_bias=False, key=kw).weight
+    w = sx.Linear.create(n, n, use_bias=False, key=kw).weight
     # Defaults of spikax.LIF except faster time constants; the activity does not change the
     # speed (every neuron runs every step), it is printed for the record.
-    lif = sx.LIF(n, tau_mem=5e-3, tau_syn=5e-3)
+    lif = sx.LIF.create(n, tau_mem=5e-3, tau_syn=5e-3)
     g = jax.random.normal(kg, (BATCH, STEPS, n))
 
     def snn_forward(w, xs, lif):

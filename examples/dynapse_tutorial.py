@@ -52,7 +52,7 @@ def circuit():
 def single_neuron(out: Path):
     section("2. one neuron behind one weight")
     x = sx.encode.poisson(20.0, duration=1.0, n_channels=1, key=jax.random.key(0))
-    net = sx.Sequential(dx.DynapseLinear.from_weights([[0.1]]), dx.DynapSim(1))
+    net = sx.Sequential(dx.DynapseLinear([[0.1]]), dx.DynapSim.create(1))
     spikes, _, rec = net(x, record=True)
     r = rec[1]
     print(f"{int(x.sum())} input spikes -> {int(spikes.sum())} output spikes")
@@ -64,7 +64,7 @@ def single_neuron(out: Path):
 def fi_curve(out: Path):
     section("3. the f-I curve")
     idc = np.logspace(-11.2, -8, 14)
-    spikes, _, _ = dx.DynapSim(len(idc), Idc=idc)(jnp.zeros((2000, len(idc), 4)))
+    spikes, _, _ = dx.DynapSim.create(len(idc), Idc=idc)(jnp.zeros((2000, len(idc), 4)))
     rates = np.asarray(spikes.sum(0)) / 2.0
     for i, r in zip(idc, rates):
         print(f"  Idc = {i:.2e} A -> {r:6.1f} Hz")
@@ -80,7 +80,7 @@ def fi_curve(out: Path):
 def adaptation(out: Path):
     section("4. spike-frequency adaptation")
     itau = dx.itau_from_tau(0.5, dx.DEFAULTS["C_ahp"], 0.705, 0.025)
-    model = dx.DynapSim(2, Idc=1e-9, Itau_ahp=itau, Igain_ahp=10 * itau, Iw_ahp=[5e-13, 1e-7])
+    model = dx.DynapSim.create(2, Idc=1e-9, Itau_ahp=itau, Igain_ahp=10 * itau, Iw_ahp=[5e-13, 1e-7])
     spikes, _, rec = model(jnp.zeros((1000, 2, 4)), record=True)
     for j, label in enumerate(("no AHP", "AHP")):
         isi = np.diff(np.nonzero(np.asarray(spikes[:, j]))[0])
@@ -95,7 +95,7 @@ def nmda_gating():
     xs = np.zeros((1000, 2, 4))
     xs[::4, :, 1] = 1.0  # 250 Hz onto NMDA
     for idc in (1e-11, 4e-11):
-        spikes, _, _ = dx.DynapSim(2, Idc=idc, If_nmda=[5e-13, 3e-8])(jnp.asarray(xs))
+        spikes, _, _ = dx.DynapSim.create(2, Idc=idc, If_nmda=[5e-13, 3e-8])(jnp.asarray(xs))
         print(f"  Idc = {idc:.0e} A: gate open (If = Io) {rate(spikes[:, :1]):5.1f} Hz, "
               f"gate at If = 30 nA {rate(spikes[:, 1:]):5.1f} Hz")
 
@@ -109,7 +109,7 @@ def inhibition():
         xs = np.zeros((1000, 2, 4))
         xs[::5, 0, 2] = w
         xs[::5, 1, 3] = w
-        r = np.asarray(dx.DynapSim(2, Idc=1e-10)(jnp.asarray(xs))[0].sum(0))
+        r = np.asarray(dx.DynapSim.create(2, Idc=1e-10)(jnp.asarray(xs))[0].sum(0))
         print(f"  w = {w:<5g}: GABA {r[0]:3.0f} Hz, SHUNT {r[1]:3.0f} Hz")
 
 
@@ -118,9 +118,9 @@ def mismatch(out: Path):
     nominal = dx.DynapseParams.default(8, Idc=1e-9)
     keys = jax.random.split(jax.random.key(42), 10)
     chips = jax.vmap(lambda k: dx.apply_mismatch(k, nominal, 10.0))(keys)
-    rates = jax.vmap(lambda p: dx.DynapSim(8, params=p)(jnp.zeros((1000, 8, 4)))[0].sum(0))(chips)
+    rates = jax.vmap(lambda p: dx.DynapSim(p)(jnp.zeros((1000, 8, 4)))[0].sum(0))(chips)
     rates = np.asarray(rates)
-    print(f"  nominal neuron: {float(dx.DynapSim(1, Idc=1e-9)(jnp.zeros((1000, 1, 4)))[0].sum()):.0f} Hz; "
+    print(f"  nominal neuron: {float(dx.DynapSim.create(1, Idc=1e-9)(jnp.zeros((1000, 1, 4)))[0].sum()):.0f} Hz; "
           f"10 chips x 8 neurons at 10 % mismatch: {rates.mean():.1f} +- {rates.std():.1f} Hz "
           f"(min {rates.min():.0f}, max {rates.max():.0f})")
     fig = sx.plot.heatmap(rates.T, dt=1.0, label="rate (Hz)", title="rate per neuron (rows) and chip (columns)")

@@ -27,8 +27,10 @@ DT = 1e-4  # 0.1 ms, as Naud et al. and Brian2's forward-Euler runs
 
 def naud_patterns(out: Path) -> dict:
     names = list(NAUD2008)
-    columns = {k: np.array([NAUD2008[n][k] for n in names]) for k in NAUD2008[names[0]] if k != "I"}
-    model = sx.AdEx(len(names), dt=DT, V_peak=0.0, **columns)
+    # The table is in the paper's notation; the model's parameters use spikax's names.
+    rename = {"E_L": "v_leak", "V_T": "v_rh", "Delta_T": "delta_T", "V_reset": "v_reset"}
+    columns = {rename.get(k, k): np.array([NAUD2008[n][k] for n in names]) for k in NAUD2008[names[0]] if k != "I"}
+    model = sx.AdEx.create(len(names), dt=DT, v_threshold=0.0, **columns)
     steps = int(0.6 / DT)
     current = np.zeros((steps, len(names)), np.float32)
     current[int(0.05 / DT):] = [NAUD2008[n]["I"] for n in names]  # step on at 50 ms
@@ -38,7 +40,7 @@ def naud_patterns(out: Path) -> dict:
     axes = fig.subplots(4, 2).ravel()
     summary = {}
     for k, name in enumerate(names):
-        # Draw each spike up to V_peak: the recorded V is already reset.
+        # Draw each spike up to the cut-off (V_peak = 0 mV): the recorded V is already reset.
         v_draw = np.where(spikes[:, k] > 0, 0.0, v[:, k]) * 1e3
         sx.plot.twin(v_draw, w[:, k] * 1e12, dt=DT, left_label="V (mV)", right_label="w (pA)", ax=axes[k],
                      title=f"{name} (I = {NAUD2008[name]['I'] * 1e12:.0f} pA)")
@@ -54,7 +56,7 @@ def naud_patterns(out: Path) -> dict:
 def izhikevich_presets(out: Path) -> dict:
     names = list(IZHIKEVICH_PRESETS)
     a, b, c, d = (np.array(col) for col in zip(*(IZHIKEVICH_PRESETS[n] for n in names)))
-    model = sx.Izhikevich(len(names), a=a, b=b, c=c, d=d, dt=DT)
+    model = sx.Izhikevich.create(len(names), a=a, b=b, v_reset=c, d=d, dt=DT)
     steps = int(0.4 / DT)
     current = np.zeros((steps, len(names)), np.float32)
     on = int(0.05 / DT)

@@ -51,14 +51,14 @@ def make_model(key, n_hidden: int = 128, dt: float = 1e-3, weight_scale: float =
     # would stay silent).
     surrogate = sx.surrogate.FastSigmoid(slope=5.0)
     k1, k2 = jax.random.split(key)
-    lin1, lin2 = sx.Linear(64, n_hidden, key=k1), sx.Linear(n_hidden, N_CLASSES, key=k2)
-    lin1 = sx.Linear.from_weights(lin1.weight * weight_scale, lin1.bias * weight_scale)
-    lin2 = sx.Linear.from_weights(lin2.weight * weight_scale, lin2.bias * weight_scale)
+    lin1, lin2 = sx.Linear.create(64, n_hidden, key=k1), sx.Linear.create(n_hidden, N_CLASSES, key=k2)
+    lin1 = sx.Linear(lin1.weight * weight_scale, lin1.bias * weight_scale)
+    lin2 = sx.Linear(lin2.weight * weight_scale, lin2.bias * weight_scale)
     return sx.Sequential(
         lin1,
-        sx.LIF(n_hidden, tau_mem=20e-3, tau_syn=10e-3, threshold=1.0, spike_fn=surrogate, dt=dt),
+        sx.LIF.create(n_hidden, tau_mem=20e-3, tau_syn=10e-3, v_threshold=1.0, spike_fn=surrogate, dt=dt),
         lin2,
-        sx.LIF(N_CLASSES, tau_mem=20e-3, tau_syn=10e-3, threshold=1.0, spike_fn=surrogate, dt=dt),
+        sx.LIF.create(N_CLASSES, tau_mem=20e-3, tau_syn=10e-3, v_threshold=1.0, spike_fn=surrogate, dt=dt),
     )
 
 
@@ -73,13 +73,12 @@ def spike_counts(model, spikes):
 
 
 def loss_fn(model, spikes, labels):
-    counts = spike_counts(model, spikes)
-    return optax.softmax_cross_entropy_with_integer_labels(counts, labels).mean()
+    return sx.train.spike_count_cross_entropy(spike_counts(model, spikes), labels)
 
 
 def accuracy(model, images, labels, n_steps, key):
     counts = eqx.filter_jit(spike_counts)(model, encode(jnp.asarray(images), n_steps, key))
-    return float(jnp.mean(jnp.argmax(counts, axis=-1) == jnp.asarray(labels)))
+    return float(sx.train.spike_count_accuracy(counts, jnp.asarray(labels)))
 
 
 def train(

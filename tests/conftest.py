@@ -1,4 +1,9 @@
-"""Test configuration: set once here, never inside a test."""
+"""Test configuration: set once here, never inside a test.
+
+The suite is strict on purpose: JAX raises on implicit rank promotion, and every annotated
+signature and field of spikax is checked at run time by jaxtyping with beartype (array types,
+dtypes and named shapes), so a shape mistake fails a test instead of broadcasting silently.
+"""
 
 import os
 from pathlib import Path
@@ -7,9 +12,19 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 import jax  # noqa: E402
 import pytest  # noqa: E402
+from jaxtyping import install_import_hook  # noqa: E402
 
 # float32 is what users run; tests that need more precision say so in their tolerances.
 jax.config.update("jax_enable_x64", False)
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
+if os.environ.get("SPIKAX_TYPECHECK", "1") != "0":  # on unless asked off (to time the checks)
+    with install_import_hook("spikax", "typecheck.typecheck"):
+        import spikax  # noqa: E402, F401
+        import spikax.devices.dynapse  # noqa: E402, F401
+        import spikax.plot  # noqa: E402, F401
+        import spikax.train  # noqa: E402, F401
+        import spikax.distributed  # noqa: E402, F401
 
 REPO = Path(__file__).resolve().parents[1]
 REF = REPO.parent / "shared" / "ref"

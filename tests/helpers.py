@@ -8,17 +8,18 @@ import jax.numpy as jnp
 import numpy as np
 
 import spikax as sx
+from spikax._types import step_shape
 
 
 def python_loop(cell, xs, state=None, *, key=None):
     """Run a neuron step by step in plain Python (no scan): the reference for ``__call__``."""
-    xs = jnp.asarray(xs)
-    state = cell.init_state(xs.shape[1:]) if state is None else state
-    coeffs, extras = cell.prepare(xs, key)
+    xs, per_step = cell.prepare(xs, key)
+    state = cell.init_state(step_shape(xs)) if state is None else state
+    coeffs = cell.derive(cell.params, cell.dt)
     ys = []
-    for t in range(xs.shape[0]):
-        extra = None if extras is None else jax.tree.map(lambda e, t=t: e[t], extras)
-        state, y = cell.advance(coeffs, state, xs[t], extra)
+    for t in range(jax.tree.leaves(xs)[0].shape[0]):
+        at = lambda tree, t=t: None if tree is None else jax.tree.map(lambda e: e[t], tree)  # noqa: E731
+        state, y = cell.advance(coeffs, state, at(xs), at(per_step))
         ys.append(y)
     return jnp.stack(ys), state
 

@@ -51,7 +51,7 @@ def test_lif_adex_matches_reference(drive, synapse):
     if not synapse:
         drive = drive * 0.1 + 1.2  # a direct current: sustained firing with adaptation
     z_ref, v_ref, i_ref, a_ref = numpy_lif_adex(drive, synapse=synapse)
-    model = sx.LIFAdEx(6, synapse=synapse)
+    model = sx.LIFAdEx.create(6, synapse=synapse)
     z, state, rec = model(jnp.asarray(drive, jnp.float32), record=True)
     assert z_ref.sum() > 20, "the reference run must spike for the comparison to mean something"
     np.testing.assert_array_equal(np.asarray(z), z_ref)
@@ -63,7 +63,7 @@ def test_lif_adex_matches_reference(drive, synapse):
 def test_lif_adex_recurrent_step_is_recurrent_composition(drive):
     w_rec = np.random.default_rng(1).normal(0.0, 8.0, (6, 6))
     z_ref, v_ref, _, a_ref = numpy_lif_adex(drive, w_rec=w_rec)
-    net = sx.Recurrent(sx.LIFAdEx(6), w_rec)
+    net = sx.Recurrent(sx.LIFAdEx.create(6), w_rec)
     z, state, rec = net(jnp.asarray(drive, jnp.float32), record=True)
     assert z_ref.sum() > 20
     np.testing.assert_array_equal(np.asarray(z), z_ref)
@@ -72,7 +72,7 @@ def test_lif_adex_recurrent_step_is_recurrent_composition(drive):
 
 
 def test_lif_adex_adaptation_jump_and_strict_threshold():
-    model = sx.LIFAdEx(1, adaptation_current=0.0, tau_ada_inv=1e-6)
+    model = sx.LIFAdEx.create(1, adaptation_current=0.0, tau_adapt=1e6)
     # v' = v_th exactly does not spike (strict >): start just so the step lands on v_th.
     st = sx.neurons.LIFAdExState(v=jnp.array([1.0]), i=jnp.zeros(1), a=jnp.zeros(1))
     st_next, z = model.step(st, jnp.array([-0.5]))  # v' = 1 + 0.1*(0 - 1 + 0.5 - 0.5 + 0.5) = 0.95
@@ -85,11 +85,11 @@ def test_lif_adex_adaptation_jump_and_strict_threshold():
 
 
 def test_norse_method_names_reach_the_surrogate():
-    model = sx.LIFAdEx(3, method="triangle", alpha=0.3)
+    model = sx.LIFAdEx.create(3, method="triangle", alpha=0.3)
     assert isinstance(model.spike_fn, sx.surrogate.Triangle)
     np.testing.assert_allclose(float(model.spike_fn.height), 0.3)
     with pytest.raises(ValueError, match="method"):
-        sx.LIFAdEx(3, method="sigmoidish")
+        sx.LIFAdEx.create(3, method="sigmoidish")
 
 
 # --------------------------------------------------------------------------------------------
@@ -167,17 +167,17 @@ def test_adex_float32_keeps_the_spike_count(name):
 
 def test_adex_closed_form_subthreshold_step():
     """Below threshold with a = 0 the first step is the explicit formula."""
-    model = sx.AdEx(1, a=0.0, b=0.0)
+    model = sx.AdEx.create(1, a=0.0, b=0.0)
     p = model.params
     st, s = model.step(model.init_state(), jnp.array([100e-12]))
-    dv = 1e-4 / p.C * (p.g_L * p.Delta_T * jnp.exp((p.E_L - p.V_T) / p.Delta_T) + 100e-12)
-    np.testing.assert_allclose(np.asarray(st.v), np.asarray(p.E_L + dv), rtol=1e-6)
+    dv = 1e-4 / p.C * (p.g_L * p.delta_T * jnp.exp((p.v_leak - p.v_rh) / p.delta_T) + 100e-12)
+    np.testing.assert_allclose(np.asarray(st.v), np.asarray(p.v_leak + dv), rtol=1e-6)
     assert float(s[0]) == 0.0 and float(st.w[0]) == 0.0
 
 
 def test_adex_far_spike_cut_stays_finite():
     """With V_peak far above V_T the exponential would overflow; it must not give inf or NaN."""
-    model = sx.AdEx(2, V_peak=0.5, dt=1e-4)
+    model = sx.AdEx.create(2, v_threshold=0.5, dt=1e-4)
     xs = jnp.full((3000, 2), 2e-9)
 
     def loss(scale):
@@ -192,23 +192,23 @@ def test_adex_far_spike_cut_stays_finite():
 
 def test_adex_bad_parameters():
     with pytest.raises(ValueError, match="`C` must be > 0"):
-        sx.AdEx(2, C=-1e-12)
+        sx.AdEx.create(2, C=-1e-12)
     with pytest.raises(ValueError, match="`tau_w` must be > 0"):
-        sx.AdEx(2, tau_w=0.0)
-    with pytest.raises(ValueError, match="`Delta_T` must be > 0"):
-        sx.AdEx(2, Delta_T=0.0)
-    with pytest.raises(ValueError, match="`V_peak` must be above `V_T`"):
-        sx.AdEx(2, V_peak=-0.06)
-    with pytest.raises(ValueError, match="forward Euler"):
-        sx.AdEx(2, dt=0.05)  # dt > C/g_L = 9.4 ms
+        sx.AdEx.create(2, tau_w=0.0)
     with pytest.raises(ValueError, match="`delta_T` must be > 0"):
-        sx.LIFAdEx(2, delta_T=-0.5)
-    with pytest.raises(ValueError, match="`tau_mem_inv` must be > 0"):
-        sx.LIFAdEx(2, tau_mem_inv=0.0)
+        sx.AdEx.create(2, delta_T=0.0)
+    with pytest.raises(ValueError, match="`v_threshold` must be above `v_rh`"):
+        sx.AdEx.create(2, v_threshold=-0.06)
+    with pytest.raises(ValueError, match="forward Euler"):
+        sx.AdEx.create(2, dt=0.05)  # dt > C/g_L = 9.4 ms
+    with pytest.raises(ValueError, match="`delta_T` must be > 0"):
+        sx.LIFAdEx.create(2, delta_T=-0.5)
+    with pytest.raises(ValueError, match="`tau_mem` must be > 0"):
+        sx.LIFAdEx.create(2, tau_mem=0.0)
     with pytest.raises(ValueError, match="name"):
         sx.AdEx.naud2008("chaotic")
     with pytest.raises(ValueError, match=r"shape \(T, 3\)"):
-        sx.AdEx(3)(jnp.zeros((10, 4)))
+        sx.AdEx.create(3)(jnp.zeros((10, 4)))
 
 
 # --------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ def first_crossing(x, tau, theta, decay_input=True):
     "x,tau,decay_input", [(2.0, 2.0, True), (1.5, 2.0, True), (1.2, 2.0, True), (1.1, 5.0, True), (0.5, 3.0, False)]
 )
 def test_lifnode_fires_with_the_closed_form_period(x, tau, decay_input):
-    node = sx.LIFNode(tau=tau, decay_input=decay_input)
+    node = sx.LIFNode.create(tau=tau, decay_input=decay_input)
     spikes, _, _ = node(jnp.full((60, 1), x))
     period = first_crossing(x, tau, 1.0, decay_input)
     want = np.zeros(60)
@@ -34,7 +34,7 @@ def test_lifnode_fires_with_the_closed_form_period(x, tau, decay_input):
 
 def test_lifnode_default_input_two_fires_every_step():
     # H = 0 + (2 - 0)/2 = 1 = V_threshold exactly: Theta(0) = 1, so it fires each step.
-    spikes, state, _ = sx.LIFNode()(jnp.full((10,), 2.0))
+    spikes, state, _ = sx.LIFNode.create()(jnp.full((10,), 2.0))
     np.testing.assert_array_equal(spikes, np.ones(10))
     assert float(state.v) == 0.0
 
@@ -55,7 +55,7 @@ def lifnode_numpy(xs, tau, v_th, v_reset, decay_input):
 @pytest.mark.parametrize("decay_input", [True, False])
 def test_lifnode_matches_reference_loop_any_shape(key, v_reset, decay_input):
     xs = jax.random.uniform(key, (50, 2, 3, 4), minval=-0.5, maxval=1.5)
-    node = sx.LIFNode(tau=3.0, v_threshold=0.8, v_reset=v_reset, decay_input=decay_input)
+    node = sx.LIFNode.create(tau=3.0, v_threshold=0.8, v_reset=v_reset, decay_input=decay_input)
     spikes, state, rec = node(xs, record=True)
     want_s, want_v = lifnode_numpy(np.asarray(xs, np.float64), 3.0, 0.8, v_reset, decay_input)
     assert spikes.shape == xs.shape and rec["v"].shape == xs.shape
@@ -64,13 +64,13 @@ def test_lifnode_matches_reference_loop_any_shape(key, v_reset, decay_input):
 
 
 def test_lifnode_state_starts_at_v_reset():
-    assert float(sx.LIFNode(v_reset=-0.2).init_state(()).v) == pytest.approx(-0.2)
-    assert float(sx.LIFNode(v_reset=None).init_state(()).v) == 0.0
-    assert sx.LIFNode().init_state((2, 5)).v.shape == (2, 5)
+    assert float(sx.LIFNode.create(v_reset=-0.2).init_state(()).v) == pytest.approx(-0.2)
+    assert float(sx.LIFNode.create(v_reset=None).init_state(()).v) == 0.0
+    assert sx.LIFNode.create().init_state((2, 5)).v.shape == (2, 5)
 
 
 def test_lifnode_loop_jit_vmap_continuation(key):
-    node = sx.LIFNode(tau=2.5, v_reset=None)
+    node = sx.LIFNode.create(tau=2.5, v_reset=None)
     xs = jax.random.uniform(key, (3, 40, 5)) * 1.2
     ys, st, _ = node(xs[0])
     ys_loop, st_loop = python_loop(node, xs[0])
@@ -91,7 +91,7 @@ def test_lifnode_gradients_on_smooth_twin(key, v_reset):
     xs = jax.random.uniform(key, (20, 3)) * 1.5
 
     def loss(xs, tau, v_th):
-        node = sx.LIFNode(tau=2.0, v_reset=v_reset, spike_fn=SmoothSigmoid(3.0))
+        node = sx.LIFNode.create(tau=2.0, v_reset=v_reset, spike_fn=SmoothSigmoid(3.0))
         node = eqx.tree_at(lambda m: (m.params.tau, m.params.v_threshold), node, (tau, v_th))
         ys, st, _ = node(xs)
         return jnp.sum(ys * jnp.linspace(0.5, 1.5, 20)[:, None]) + jnp.sum(st.v**2)
@@ -103,7 +103,7 @@ def test_detach_reset_changes_gradient_not_forward(key):
     xs = jax.random.uniform(key, (30, 4)) * 1.5
 
     def run(detach):
-        node = sx.LIFNode(detach_reset=detach)
+        node = sx.LIFNode.create(detach_reset=detach)
         return node(xs)[0], jax.grad(lambda x: jnp.sum(node(x)[0]))(xs)
 
     (s0, g0), (s1, g1) = run(False), run(True)
@@ -113,19 +113,19 @@ def test_detach_reset_changes_gradient_not_forward(key):
 
 def test_lifnode_bad_arguments():
     with pytest.raises(ValueError, match="`tau` must be >= 1"):
-        sx.LIFNode(tau=0.5)
+        sx.LIFNode.create(tau=0.5)
     with pytest.raises(ValueError, match="`tau` must be > 0"):
-        sx.LIFNode(tau=-2.0)
+        sx.LIFNode.create(tau=-2.0)
     with pytest.raises(ValueError, match="`v_threshold` must be finite"):
-        sx.LIFNode(v_threshold=float("nan"))
+        sx.LIFNode.create(v_threshold=float("nan"))
     with pytest.raises(TypeError, match="spike_fn"):
-        sx.LIFNode(spike_fn=jnp.tanh)
+        sx.LIFNode.create(spike_fn=jnp.tanh)
 
 
 @pytest.mark.parametrize("fire_at,period", [(">", 5), (">=", 4)])
 def test_if_closed_form(fire_at, period):
     dt = 1e-3
-    neuron = sx.IF(r=1 / dt, v_threshold=1.0, dt=dt, fire_at=fire_at)
+    neuron = sx.IF.create(r=1 / dt, v_threshold=1.0, dt=dt, fire_at=fire_at)
     spikes, _, rec = neuron(jnp.full((40, 1), 0.25), record=True)
     want = np.zeros(40)
     want[period - 1 :: period] = 1
@@ -135,7 +135,7 @@ def test_if_closed_form(fire_at, period):
 
 
 def test_if_soft_reset_keeps_the_excess():
-    neuron = sx.IF(r=1.0, v_threshold=1.0, v_reset=None, dt=1.0)
+    neuron = sx.IF.create(r=1.0, v_threshold=1.0, v_reset=None, dt=1.0)
     spikes, state, _ = neuron(jnp.array([[0.7], [0.7], [0.2]]))
     np.testing.assert_array_equal(spikes[:, 0], [0, 1, 0])
     assert float(state.v[0]) == pytest.approx(0.4 + 0.2, abs=1e-6)
@@ -143,7 +143,7 @@ def test_if_soft_reset_keeps_the_excess():
 
 def test_li_closed_form_and_start():
     dt, tau, r, v_leak, x = 1e-3, 10e-3, 2.0, -0.5, 0.3
-    li = sx.LI(tau=tau, r=r, v_leak=v_leak, dt=dt)
+    li = sx.LI.create(tau=tau, r=r, v_leak=v_leak, dt=dt)
     v, state, _ = li(jnp.full((100, 2), x))
     assert float(li.init_state((2,)).v[0]) == v_leak
     k = np.arange(1, 101)
@@ -165,7 +165,7 @@ def test_li_converges_to_the_ode_at_first_order():
     for dt in (4e-4, 2e-4, 1e-4):
         n = int(round(T / dt))
         t = np.arange(n) * dt  # input of step k is I(k dt); the state after it is v((k+1) dt)
-        v, _, _ = sx.LI(tau=tau, r=r, dt=dt)(jnp.asarray(np.sin(w * t)[:, None], jnp.float32))
+        v, _, _ = sx.LI.create(tau=tau, r=r, dt=dt)(jnp.asarray(np.sin(w * t)[:, None], jnp.float32))
         errors.append(np.max(np.abs(np.asarray(v[:, 0]) - exact(t + dt))))
     ratios = np.array(errors[:-1]) / np.array(errors[1:])
     np.testing.assert_allclose(ratios, 2.0, rtol=0.15)
@@ -173,7 +173,7 @@ def test_li_converges_to_the_ode_at_first_order():
 
 def test_li_rejects_dt_above_tau():
     with pytest.raises(ValueError, match="forward Euler overshoots"):
-        sx.LI(tau=0.5e-3, dt=1e-3)
+        sx.LI.create(tau=0.5e-3, dt=1e-3)
 
 
 class QIFParams(eqx.Module):

@@ -110,6 +110,6 @@ def test_event_errors():
 
 def test_encoded_input_drives_a_lif(key):
     spikes_in = encode.poisson(100.0, duration=0.3, n_channels=8, key=key)
-    lif = sx.LIF(8, threshold=0.5)
+    lif = sx.LIF.create(8, v_threshold=0.5)
     out, _, _ = lif(spikes_in)
     assert out.shape == (300, 8) and float(out.sum()) > 0

@@ -21,7 +21,7 @@ def closed_form_v(t, x, b, alpha, beta):
 
 def test_subthreshold_constant_input_matches_closed_form():
     dt, tau_mem, tau_syn, x, b = 1e-3, 20e-3, 5e-3, 0.01, 0.002
-    lif = sx.LIF(1, tau_mem=tau_mem, tau_syn=tau_syn, bias=b, threshold=1e6, dt=dt)
+    lif = sx.LIF.create(1, tau_mem=tau_mem, tau_syn=tau_syn, bias=b, v_threshold=1e6, dt=dt)
     _, _, rec = lif(jnp.full((300, 1), x), record=True)
     alpha, beta = np.exp(-dt / tau_mem), np.exp(-dt / tau_syn)
     want = closed_form_v(np.arange(1, 301), x, b, alpha, beta)
@@ -33,7 +33,7 @@ def test_subthreshold_constant_input_matches_closed_form():
 def test_update_order_of_one_step():
     # i += x; v *= alpha; i *= beta; v += i + b; S = floor(v/theta); v -= S*theta.
     alpha, beta = np.exp(-0.1), np.exp(-0.5)
-    lif = sx.LIF(1, tau_mem=10e-3, tau_syn=2e-3, bias=0.05, threshold=1.0, dt=1e-3)
+    lif = sx.LIF.create(1, tau_mem=10e-3, tau_syn=2e-3, bias=0.05, v_threshold=1.0, dt=1e-3)
     state = sx.LIFState(v=jnp.array([0.4]), i_syn=jnp.array([0.2]))
     state, s = lif.step(state, jnp.array([3.0]))
     i = (0.2 + 3.0) * beta
@@ -44,11 +44,11 @@ def test_update_order_of_one_step():
 
 
 @pytest.mark.parametrize(
-    "max_spikes,reset,want_s,want_v",
-    [(2**16, "subtract", 3.0, 0.7), (2, "subtract", 2.0, 1.7), (1, "subtract", 1.0, 2.7), (2**16, "zero", 3.0, 0.0)],
+    "max_spikes,v_reset,want_s,want_v",
+    [(2**16, None, 3.0, 0.7), (2, None, 2.0, 1.7), (1, None, 1.0, 2.7), (2**16, 0.0, 3.0, 0.0)],
 )
-def test_multi_spike_and_reset(max_spikes, reset, want_s, want_v):
-    lif = sx.LIF(1, tau_syn=1e-3, max_spikes_per_dt=max_spikes, reset=reset, dt=1e-3)
+def test_multi_spike_and_reset(max_spikes, v_reset, want_s, want_v):
+    lif = sx.LIF.create(1, tau_syn=1e-3, max_spikes_per_dt=max_spikes, v_reset=v_reset, dt=1e-3)
     beta = np.exp(-1.0)
     spikes, state, _ = lif(jnp.array([[3.7 / beta]], jnp.float32))
     assert float(spikes[0, 0]) == want_s
@@ -58,7 +58,7 @@ def test_multi_spike_and_reset(max_spikes, reset, want_s, want_v):
 def test_synapse_channel_layout_and_per_synapse_tau():
     n, s = 2, 3
     tau_syn = np.array([[2e-3, 4e-3, 8e-3], [3e-3, 6e-3, 12e-3]])
-    lif = sx.LIF(n, n_synapses=s, tau_syn=tau_syn, threshold=1e6)
+    lif = sx.LIF.create(n, n_synapses=s, tau_syn=tau_syn, v_threshold=1e6)
     xs = jnp.zeros((10, n * s)).at[0, 1 * s + 2].set(1.0)
     _, _, rec = lif(xs, record=True)
     i = np.asarray(rec["i_syn"]).reshape(10, n, s)
@@ -67,12 +67,12 @@ def test_synapse_channel_layout_and_per_synapse_tau():
     assert np.all(i[:, ~mask] == 0)
     np.testing.assert_allclose(i[:, 1, 2], np.exp(-1e-3 / 12e-3) ** np.arange(1, 11), rtol=1e-5)
     # Per-neuron tau_syn shared by each neuron's synapses.
-    lif2 = sx.LIF(n, n_synapses=s, tau_syn=[2e-3, 3e-3])
+    lif2 = sx.LIF.create(n, n_synapses=s, tau_syn=[2e-3, 3e-3])
     np.testing.assert_allclose(lif2.params.tau_syn, [[2e-3] * 3, [3e-3] * 3])
 
 
 def test_per_neuron_parameters():
-    lif = sx.LIF(3, tau_mem=[10e-3, 20e-3, 40e-3], bias=[0.0, 0.1, 0.2], threshold=[10.0, 20.0, 30.0])
+    lif = sx.LIF.create(3, tau_mem=[10e-3, 20e-3, 40e-3], bias=[0.0, 0.1, 0.2], v_threshold=[10.0, 20.0, 30.0])
     xs = jnp.zeros((50, 3))
     _, _, rec = lif(xs, record=True)
     for n, (tau, b) in enumerate([(10e-3, 0.0), (20e-3, 0.1), (40e-3, 0.2)]):
@@ -81,7 +81,7 @@ def test_per_neuron_parameters():
 
 
 def make_lif(**kw):
-    return sx.LIF(4, n_synapses=2, tau_mem=[10e-3, 15e-3, 20e-3, 30e-3], tau_syn=5e-3, threshold=0.5, **kw)
+    return sx.LIF.create(4, n_synapses=2, tau_mem=[10e-3, 15e-3, 20e-3, 30e-3], tau_syn=5e-3, v_threshold=0.5, **kw)
 
 
 def test_scan_equals_python_loop(key):
@@ -120,7 +120,7 @@ def test_state_continuation(key):
 
 def test_noise_statistics_and_determinism(key):
     sigma, tau, dt = 0.5, 20e-3, 1e-3
-    lif = sx.LIF(4000, tau_mem=tau, threshold=1e6, noise_std=sigma, dt=dt)
+    lif = sx.LIF.create(4000, tau_mem=tau, v_threshold=1e6, noise_std=sigma, dt=dt)
     xs = jnp.zeros((300, 4000))
     _, state, _ = lif(xs, key=key)
     alpha = np.exp(-dt / tau)
@@ -136,7 +136,7 @@ def test_noise_statistics_and_determinism(key):
 
 
 def test_gradients_on_smooth_twin(key):
-    lif = sx.LIF(3, n_synapses=2, tau_mem=20e-3, tau_syn=8e-3, threshold=0.3, spike_fn=SmoothSigmoid(4.0))
+    lif = sx.LIF.create(3, n_synapses=2, tau_mem=20e-3, tau_syn=8e-3, v_threshold=0.3, spike_fn=SmoothSigmoid(4.0))
     xs = jax.random.uniform(key, (25, 6)) * 0.3
 
     def loss(xs, tau_mem, tau_syn, bias, thr):
@@ -155,7 +155,7 @@ def test_finite_differences_below_threshold(key):
     xs = jax.random.uniform(key, (40, 2)) * 0.1
 
     def loss(tau_mem, tau_syn, bias):
-        lif = sx.LIF(2, tau_mem=tau_mem, tau_syn=tau_syn, bias=bias, threshold=100.0)
+        lif = sx.LIF.create(2, tau_mem=tau_mem, tau_syn=tau_syn, bias=bias, v_threshold=100.0)
         _, _, rec = lif(xs, record=True)
         return jnp.sum(rec["v"] ** 2)
 
@@ -170,41 +170,43 @@ def test_finite_differences_below_threshold(key):
 
 
 def test_bad_input_errors():
-    lif = sx.LIF(3, n_synapses=2)
+    lif = sx.LIF.create(3, n_synapses=2)
     with pytest.raises(ValueError, match=r"`xs` must have shape \(T, 6\)"):
         lif(jnp.ones((10, 3)))
     with pytest.raises(ValueError, match=r"`xs` must have shape"):
         lif(jnp.ones((2, 10, 6)))
     with pytest.raises(ValueError, match="`tau_mem` must be > 0"):
-        sx.LIF(3, tau_mem=0.0)
+        sx.LIF.create(3, tau_mem=0.0)
     with pytest.raises(ValueError, match="`tau_syn` must be > 0"):
-        sx.LIF(3, tau_syn=[1e-3, -1e-3, 1e-3])
+        sx.LIF.create(3, tau_syn=[1e-3, -1e-3, 1e-3])
     with pytest.raises(ValueError, match="`dt` must be a positive"):
-        sx.LIF(3, dt=0.0)
+        sx.LIF.create(3, dt=0.0)
     with pytest.raises(ValueError, match="`bias` must be finite"):
-        sx.LIF(3, bias=float("nan"))
-    with pytest.raises(ValueError, match="`threshold` must be > 0"):
-        sx.LIF(3, threshold=0.0)
+        sx.LIF.create(3, bias=float("nan"))
+    with pytest.raises(ValueError, match="`v_threshold` must be > 0"):
+        sx.LIF.create(3, v_threshold=0.0)
     with pytest.raises(ValueError, match=r"`tau_mem` must be a scalar or broadcast to shape \(3,\)"):
-        sx.LIF(3, tau_mem=[1e-2, 2e-2])
-    with pytest.raises(ValueError, match="`reset` must be one of"):
-        sx.LIF(3, reset="hard")
+        sx.LIF.create(3, tau_mem=[1e-2, 2e-2])
+    with pytest.raises(ValueError, match="`v_reset` must be finite"):
+        sx.LIF.create(3, v_reset=float("nan"))
+    with pytest.raises(TypeError, match="params"):
+        sx.LIF({"tau_mem": 1.0})
     with pytest.raises(ValueError, match="`n_neurons` must be a positive integer"):
-        sx.LIF(0)
+        sx.LIF.create(0)
     with pytest.raises(ValueError, match="`noise_std` must be >= 0"):
-        sx.LIF(3, noise_std=-1.0)
+        sx.LIF.create(3, noise_std=-1.0)
 
 
 def test_dt_larger_than_time_constant_warns():
     with pytest.warns(UserWarning, match="larger than the time constant `tau_syn`"):
-        sx.LIF(2, tau_syn=0.5e-3, dt=1e-3)
+        sx.LIF.create(2, tau_syn=0.5e-3, dt=1e-3)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        sx.LIF(2, tau_syn=1e-3, dt=1e-3)
+        sx.LIF.create(2, tau_syn=1e-3, dt=1e-3)
 
 
 def test_integer_input_and_record_function():
-    lif = sx.LIF(3, threshold=2.5)
+    lif = sx.LIF.create(3, v_threshold=2.5)
     counts = jnp.array([[1, 0, 3]] * 6, dtype=jnp.int32)  # spike counts, e.g. from sx.encode
     spikes, state, rec = lif(counts, record=lambda st, s: st.v.sum() + s.sum())
     spikes_f, state_f, _ = lif(counts.astype(jnp.float32))

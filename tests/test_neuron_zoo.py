@@ -22,7 +22,7 @@ DT = 1e-4
 
 def izh_run(preset, current):
     """Spike times (ms) and v (mV) of one cell under ``current`` (mV/ms per step of 0.1 ms)."""
-    model = sx.Izhikevich(preset=preset, dt=DT)
+    model = sx.Izhikevich.create(preset=preset, dt=DT)
     s, _, rec = model(jnp.asarray(current, jnp.float32)[:, None], record=True)
     return np.nonzero(np.asarray(s[:, 0]))[0] * DT * 1e3, np.asarray(rec["v"][:, 0])
 
@@ -127,15 +127,15 @@ def test_izhikevich_resonator():
 
 def test_izhikevich_rest_and_presets():
     np.testing.assert_allclose(np.asarray(sx.neurons.izhikevich_rest(jnp.array([0.2, 0.26]))), [-70.0, -62.5], atol=0.2)
-    m = sx.Izhikevich(3, preset="chattering", d=[1.0, 2.0, 3.0])
-    np.testing.assert_allclose(np.asarray(m.params.c), -50.0)
+    m = sx.Izhikevich.create(3, preset="chattering", d=[1.0, 2.0, 3.0])
+    np.testing.assert_allclose(np.asarray(m.params.v_reset), -50.0)
     np.testing.assert_allclose(np.asarray(m.params.d), [1.0, 2.0, 3.0])
     with pytest.raises(ValueError, match="preset"):
-        sx.Izhikevich(preset="bursty")
+        sx.Izhikevich.create(preset="bursty")
     with pytest.raises(ValueError, match="too large"):
-        sx.Izhikevich(dt=2e-3)
+        sx.Izhikevich.create(dt=2e-3)
     with pytest.raises(ValueError, match="`a` must be > 0"):
-        sx.Izhikevich(a=-0.02)
+        sx.Izhikevich.create(a=-0.02)
 
 
 # --------------------------------------------------------------------------------------------
@@ -161,21 +161,21 @@ def test_alif_matches_reference_and_adapts():
     rng = np.random.default_rng(3)
     x = rng.uniform(0.0, 4.0, (500, 5)).astype(np.float32)
     ref, _ = numpy_alif(x, tau_mem=20e-3, tau_adapt=200e-3, beta=1.8, b0=1.0, dt=1e-3)
-    s, st, rec = sx.ALIF(5)(jnp.asarray(x), record=True)
+    s, st, rec = sx.ALIF.create(5)(jnp.asarray(x), record=True)
     np.testing.assert_array_equal(np.asarray(s), ref)
     # Constant drive: the threshold climbs, the intervals lengthen.
-    s, _, _ = sx.ALIF(1)(jnp.full((1000, 1), 3.0))
+    s, _, _ = sx.ALIF.create(1)(jnp.full((1000, 1), 3.0))
     t = np.nonzero(np.asarray(s[:, 0]))[0]
     isi = np.diff(t)
     assert isi[-1] >= 1.25 * isi[0]
-    s0, _, _ = sx.ALIF(1, beta=0.0)(jnp.full((1000, 1), 3.0))
+    s0, _, _ = sx.ALIF.create(1, beta=0.0)(jnp.full((1000, 1), 3.0))
     assert np.ptp(np.diff(np.nonzero(np.asarray(s0[:, 0]))[0])) <= 1, "beta = 0: a plain LIF, regular"
 
 
 def test_alif_threshold_jump_and_decay():
     """One spike raises the threshold by beta (1 - rho); it then decays by rho per step."""
     dt, tau_a, beta = 1e-3, 100e-3, 2.0
-    model = sx.ALIF(1, tau_adapt=tau_a, beta=beta)
+    model = sx.ALIF.create(1, tau_adapt=tau_a, beta=beta)
     rho = math.exp(-dt / tau_a)
     x = np.zeros((30, 1), np.float32)
     x[0] = 25.0  # (1 - alpha) x = 1.22: one spike at step 0, then v = 0.22 decays
@@ -194,30 +194,32 @@ def test_alif_threshold_jump_and_decay():
 
 @pytest.mark.parametrize("offset, fires", [(-0.02, False), (0.02, True)])
 def test_eif_rheobase(offset, fires):
-    """EIF fires for a constant input iff I > v_rh - v_rest - Delta_T (the minimum of dv/dt is at v_rh)."""
+    """EIF fires for a constant input iff I > v_rh - v_leak - delta_T (the minimum of dv/dt is at v_rh)."""
     delta_T, v_rh = 0.1, 0.8
     i_rh = v_rh - 0.0 - delta_T
-    model = sx.EIF(tau=20e-3, delta_T=delta_T, v_rh=v_rh, v_threshold=1.5, v_reset=0.0, dt=1e-4)
+    model = sx.EIF.create(tau=20e-3, delta_T=delta_T, v_rh=v_rh, v_threshold=1.5, v_reset=0.0, dt=1e-4)
     s, _, _ = model(jnp.full((20000, 1), i_rh + offset))
     assert (float(jnp.sum(s)) > 0) == fires
 
 
-def qif_period(I, *, tau, a0, v_c, v_rest, v_th, v_reset):
-    """Time from v_reset to v_th of tau dv/dt = a0 (v - v_rest)(v - v_c) + I (I above rheobase)."""
-    m = 0.5 * (v_rest + v_c)
-    c = I - a0 * (v_c - v_rest) ** 2 / 4
+def qif_period(I, *, tau, a0, v_c, v_leak, v_th, v_reset):
+    """Time from v_reset to v_th of tau dv/dt = a0 (v - v_leak)(v - v_c) + I (I above rheobase)."""
+    m = 0.5 * (v_leak + v_c)
+    c = I - a0 * (v_c - v_leak) ** 2 / 4
     k = math.sqrt(a0 / c)
     return tau / math.sqrt(a0 * c) * (math.atan((v_th - m) * k) - math.atan((v_reset - m) * k))
 
 
 def test_qif_period_converges_to_closed_form():
     """Forward Euler's period error halves with dt (first order) toward the exact period."""
-    kw = dict(tau=20e-3, a0=1.0, v_c=0.8, v_rest=0.0, v_th=1.0, v_reset=-0.1)
+    kw = dict(tau=20e-3, a0=1.0, v_c=0.8, v_leak=0.0, v_th=1.0, v_reset=-0.1)
     I = 0.5
     exact = qif_period(I, **kw)
     errors = []
     for dt in (4e-4, 2e-4, 1e-4, 5e-5):
-        model = sx.QIF(tau=kw["tau"], a0=kw["a0"], v_c=kw["v_c"], v_threshold=kw["v_th"], v_reset=kw["v_reset"], dt=dt)
+        model = sx.QIF.create(
+            tau=kw["tau"], a0=kw["a0"], v_c=kw["v_c"], v_threshold=kw["v_th"], v_reset=kw["v_reset"], dt=dt
+        )
         state = sx.NeuronState(v=jnp.full((1,), kw["v_reset"]))
         steps = int(6 * exact / dt)
         s, _, _ = model(jnp.full((steps, 1), I), state)
@@ -243,7 +245,7 @@ def test_eif_first_spike_converges_to_ode():
     exact = sol.t_events[0][0]
     errors = []
     for dt in (2e-4, 1e-4, 5e-5):
-        model = sx.EIF(tau=tau, delta_T=dT, v_rh=v_rh, v_threshold=v_cut, dt=dt)
+        model = sx.EIF.create(tau=tau, delta_T=dT, v_rh=v_rh, v_threshold=v_cut, dt=dt)
         s, _, _ = model(jnp.full((int(2 * exact / dt), 1), I))
         first = (np.argmax(np.asarray(s[:, 0])) + 1) * dt  # the step that ends past the cut
         errors.append(abs(first - exact))
@@ -253,22 +255,22 @@ def test_eif_first_spike_converges_to_ode():
 
 def test_eif_qif_bad_parameters():
     with pytest.raises(ValueError, match="`delta_T` must be > 0"):
-        sx.EIF(delta_T=0.0)
+        sx.EIF.create(delta_T=0.0)
     with pytest.raises(ValueError, match="above `v_rh`"):
-        sx.EIF(v_rh=1.2, v_threshold=1.0)
+        sx.EIF.create(v_rh=1.2, v_threshold=1.0)
     with pytest.raises(ValueError, match="forward Euler"):
-        sx.EIF(tau=1e-4, dt=1e-3)
-    with pytest.raises(ValueError, match="above `v_rest`"):
-        sx.QIF(v_c=-0.5)
+        sx.EIF.create(tau=1e-4, dt=1e-3)
+    with pytest.raises(ValueError, match="above `v_leak`"):
+        sx.QIF.create(v_c=-0.5)
     with pytest.raises(ValueError, match="above `v_c`"):
-        sx.QIF(v_threshold=0.5)
+        sx.QIF.create(v_threshold=0.5)
     with pytest.raises(ValueError, match="`a0` must be > 0"):
-        sx.QIF(a0=-1.0)
+        sx.QIF.create(a0=-1.0)
 
 
 def test_eif_exponential_never_overflows():
     """A state set far above the cut (or a huge cut) still gives finite values and gradients."""
-    model = sx.EIF(delta_T=0.01, v_threshold=50.0, dt=1e-4)
+    model = sx.EIF.create(delta_T=0.01, v_threshold=50.0, dt=1e-4)
 
     def loss(v0):
         s, st, rec = model(jnp.full((50, 2), 0.5), sx.NeuronState(v=v0), record=True)
@@ -286,10 +288,10 @@ def test_eif_exponential_never_overflows():
 
 @pytest.mark.parametrize("decay_input", [True, False])
 @pytest.mark.parametrize("v_reset", [0.0, None])
-def test_plif_starts_as_lifnode_with_init_tau(decay_input, v_reset):
+def test_plif_starts_as_lifnode_with_its_initial_tau(decay_input, v_reset):
     x = jax.random.uniform(jax.random.key(0), (60, 7), minval=0.0, maxval=1.5)
-    plif = sx.PLIF(init_tau=3.0, decay_input=decay_input, v_reset=v_reset)
-    lif = sx.LIFNode(tau=3.0, decay_input=decay_input, v_reset=v_reset)
+    plif = sx.PLIF(tau=3.0, decay_input=decay_input, v_reset=v_reset)
+    lif = sx.LIFNode.create(tau=3.0, decay_input=decay_input, v_reset=v_reset)
     s_p, st_p, rec_p = plif(x, record=True)
     s_l, st_l, rec_l = lif(x, record=True)
     np.testing.assert_array_equal(np.asarray(s_p), np.asarray(s_l))
@@ -302,7 +304,7 @@ def test_plif_tau_gradient_matches_finite_difference():
     from helpers import SmoothSigmoid
 
     x = jax.random.uniform(jax.random.key(1), (40, 3), minval=0.0, maxval=1.5)
-    model = sx.PLIF(init_tau=2.5, spike_fn=SmoothSigmoid(4.0))
+    model = sx.PLIF(tau=2.5, spike_fn=SmoothSigmoid(4.0))
 
     def loss(w):
         s, _, _ = eqx.tree_at(lambda m: m.params.w, model, w)(x)
@@ -316,9 +318,9 @@ def test_plif_tau_gradient_matches_finite_difference():
     np.testing.assert_allclose(g, fd, rtol=3e-2)
 
 
-def test_plif_bad_init_tau():
-    with pytest.raises(ValueError, match="`init_tau` must be > 1"):
-        sx.PLIF(init_tau=1.0)
+def test_plif_bad_initial_tau():
+    with pytest.raises(ValueError, match="`tau` must be > 1"):
+        sx.PLIF(tau=1.0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -326,13 +328,13 @@ def test_plif_bad_init_tau():
 # --------------------------------------------------------------------------------------------
 
 MODELS = {
-    "LIFAdEx": (lambda: sx.LIFAdEx(4), 30.0),
-    "LIFAdEx-encoder": (lambda: sx.LIFAdEx(4, synapse=False), 2.5),
-    "AdEx": (lambda: sx.AdEx(4, dt=1e-4), 1.5e-9),
-    "ALIF": (lambda: sx.ALIF(4), 3.0),
-    "Izhikevich": (lambda: sx.Izhikevich(4, preset="FS", dt=2e-4), 15.0),
-    "EIF": (lambda: sx.EIF(delta_T=0.1, v_threshold=1.3, dt=2e-4), 1.5),
-    "QIF": (lambda: sx.QIF(dt=2e-4), 1.0),
+    "LIFAdEx": (lambda: sx.LIFAdEx.create(4), 30.0),
+    "LIFAdEx-encoder": (lambda: sx.LIFAdEx.create(4, synapse=False), 2.5),
+    "AdEx": (lambda: sx.AdEx.create(4, dt=1e-4), 1.5e-9),
+    "ALIF": (lambda: sx.ALIF.create(4), 3.0),
+    "Izhikevich": (lambda: sx.Izhikevich.create(4, preset="FS", dt=2e-4), 15.0),
+    "EIF": (lambda: sx.EIF.create(delta_T=0.1, v_threshold=1.3, dt=2e-4), 1.5),
+    "QIF": (lambda: sx.QIF.create(dt=2e-4), 1.0),
     "PLIF": (lambda: sx.PLIF(), 1.5),
 }
 
@@ -375,7 +377,7 @@ def test_zoo_gradients_and_composition(name):
 
     g = float(jax.grad(loss)(1.0))
     assert np.isfinite(g) and g != 0.0
-    net = sx.Sequential(sx.Linear.from_weights(jnp.eye(4) * scale), model)
+    net = sx.Sequential(sx.Linear(jnp.eye(4) * scale), model)
     s_net, _, _ = net(xs / scale)
     np.testing.assert_array_equal(np.asarray(s_net), np.asarray(model(xs)[0]))
     rec_net = sx.Recurrent(model, jnp.zeros((4, 4)))

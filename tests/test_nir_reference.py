@@ -27,7 +27,7 @@ def load_trace(ref_dir, name):
 
 
 class NIRLIFParams(eqx.Module):
-    """The fields of an NIR LIF node: what li_charge reads plus threshold and reset."""
+    """The fields of an NIR LIF node."""
 
     tau: jnp.ndarray
     r: jnp.ndarray
@@ -44,8 +44,13 @@ def test_norse_trace_with_euler_li_charge_and_reset_to_zero(ref_dir):
     params = NIRLIFParams(
         *(jnp.asarray(getattr(lif, f), jnp.float32) for f in ("tau", "r", "v_leak", "v_threshold", "v_reset"))
     )
-    # A new model from the LI charge alone: fire when v > v_threshold (NIR), reset to v_reset.
-    neuron = sx.Neuron(sx.neurons.li_charge, params, dt=DT, fire_at=">")
+    # An NIR LIF from the library's LI stages (tau dv/dt = (v_leak - v) + R I, forward Euler)
+    # and sx.Neuron: fire when v > v_threshold (NIR), reset to v_reset.
+    def nir_lif(p, v, x, dt):
+        li = sx.neurons.li_derive(sx.neurons.LIParams(tau=p.tau, r=p.r, v_leak=p.v_leak), dt)
+        return sx.neurons.li_charge(li, sx.NeuronState(v=v), x).v
+
+    neuron = sx.Neuron(nir_lif, params, dt=DT, fire_at=">")
     inputs, volts, spikes = load_trace(ref_dir, "norse")
     x = jnp.asarray(inputs[:, None] @ affine.weight.T + affine.bias, jnp.float32)
     out, _, rec = neuron(x, record=True)
@@ -77,7 +82,7 @@ def test_rockpool_trace_with_exponential_decay_and_subtract_reset(ref_dir):
     tau_syn = DT / 40
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # tau_syn < dt on purpose
-        lif = sx.LIF(1, tau_mem=tau, tau_syn=tau_syn, threshold=0.1, dt=DT)
+        lif = sx.LIF.create(1, tau_mem=tau, tau_syn=tau_syn, v_threshold=0.1, dt=DT)
     beta = np.exp(-DT / tau_syn)
     out, _, rec = lif(jnp.asarray(k * inputs[:, None] / beta, jnp.float32), record=True)
     np.testing.assert_array_equal(out[:, 0], spikes)

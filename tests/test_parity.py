@@ -71,7 +71,7 @@ def test_lifnode_vs_spikingjelly(sj, v_reset, decay_input):
 
     x = _inputs(scale=2.0)
     node = sj.LIFNode(tau=2.5, decay_input=decay_input, v_reset=v_reset, surrogate_function=surrogate.Sigmoid(4.0))
-    ours = sx.LIFNode(tau=2.5, decay_input=decay_input, v_reset=v_reset, spike_fn=sx.surrogate.Sigmoid(4.0))
+    ours = sx.LIFNode.create(tau=2.5, decay_input=decay_input, v_reset=v_reset, spike_fn=sx.surrogate.Sigmoid(4.0))
     s_ref, v_ref = (a.detach().numpy() for a in _sj_run(torch, node, torch.tensor(x)))
     s, _, rec = ours(jnp.asarray(x), record=True)
     assert s_ref.sum() > 50
@@ -88,7 +88,7 @@ def test_plif_vs_spikingjelly(sj, decay_input):
 
     x = _inputs(seed=1, scale=2.0)
     node = sj.ParametricLIFNode(init_tau=3.0, decay_input=decay_input)
-    ours = sx.PLIF(init_tau=3.0, decay_input=decay_input)
+    ours = sx.PLIF(tau=3.0, decay_input=decay_input)
     s_ref, v_ref = (a.detach().numpy() for a in _sj_run(torch, node, torch.tensor(x)))
     s, _, rec = ours(jnp.asarray(x), record=True)
     np.testing.assert_array_equal(np.asarray(s), s_ref)
@@ -110,11 +110,11 @@ def test_eif_qif_vs_spikingjelly(sj, kind):
     x = _inputs(seed=2, scale=1.5)
     if kind == "EIF":
         node = sj.EIFNode(tau=2.0, delta_T=0.2, theta_rh=0.8, v_threshold=1.0, v_rest=0.0, v_reset=-0.1)
-        ours = sx.EIF(tau=2.0, delta_T=0.2, v_rh=0.8, v_threshold=1.0, v_reset=-0.1, dt=1.0,
-                      spike_fn=sx.surrogate.Sigmoid(4.0))
+        ours = sx.EIF.create(tau=2.0, delta_T=0.2, v_rh=0.8, v_threshold=1.0, v_reset=-0.1, dt=1.0,
+                             spike_fn=sx.surrogate.Sigmoid(4.0))
     else:
         node = sj.QIFNode(tau=2.0, v_c=0.8, a0=1.0, v_threshold=1.0, v_rest=0.0, v_reset=-0.1)
-        ours = sx.QIF(tau=2.0, v_c=0.8, a0=1.0, v_reset=-0.1, dt=1.0, spike_fn=sx.surrogate.Sigmoid(4.0))
+        ours = sx.QIF.create(tau=2.0, v_c=0.8, a0=1.0, v_reset=-0.1, dt=1.0, spike_fn=sx.surrogate.Sigmoid(4.0))
     # SpikingJelly starts at v_reset; so does this run.
     s_ref, v_ref = (a.detach().numpy() for a in _sj_run(torch, node, torch.tensor(x)))
     s, _, rec = ours(jnp.asarray(x), sx.NeuronState(v=jnp.full((N,), -0.1)), record=True)
@@ -171,8 +171,8 @@ def test_lif_adex_feed_forward_and_recurrent_vs_norse(norse_adex):
             out.append(z)
         return torch.stack(out)
 
-    cell = sx.LIFAdEx(N, spike_fn=sx.surrogate.FastSigmoid(slope))
-    net = sx.Sequential(sx.Linear.from_weights(w_in.T), sx.Recurrent(cell, w_rec.T))
+    cell = sx.LIFAdEx.create(N, spike_fn=sx.surrogate.FastSigmoid(slope))
+    net = sx.Sequential(sx.Linear(w_in.T), sx.Recurrent(cell, w_rec.T))
     z_ref, v_ref, a_ref = (a.detach().numpy() for a in norse_recurrent(torch.tensor(z_in)))
     z, _, rec = net(jnp.asarray(z_in), record=True)
     assert z_ref.sum() > 30
@@ -204,7 +204,7 @@ def test_lif_adex_current_encoder_vs_norse(norse_adex):
         z, v, a = F.lif_adex_current_encoder(torch.tensor(currents[t]), v, a, p)
         zs.append(z), vs.append(v)
     z_ref, v_ref = torch.stack(zs).numpy(), torch.stack(vs).numpy()
-    s, _, rec = sx.LIFAdEx(N, synapse=False, adaptation_current=0.0, adaptation_spike=0.0)(
+    s, _, rec = sx.LIFAdEx.create(N, synapse=False, adaptation_current=0.0, adaptation_spike=0.0)(
         jnp.asarray(currents), record=True
     )
     assert z_ref.sum() > 30
@@ -232,7 +232,7 @@ def test_leaky_vs_snntorch(snn, reset):
 
     beta, x = 0.8, _inputs(seed=6, scale=0.9)
     lif = snn.Leaky(beta=beta, reset_mechanism=reset, reset_delay=False, spike_grad=surrogate.fast_sigmoid(25))
-    ours = sx.LIFNode(tau=1.0 / (1.0 - beta), decay_input=False, v_reset=None if reset == "subtract" else 0.0,
+    ours = sx.LIFNode.create(tau=1.0 / (1.0 - beta), decay_input=False, v_reset=None if reset == "subtract" else 0.0,
                       spike_fn=sx.surrogate.FastSigmoid(25.0))
 
     def run(xt):
@@ -267,7 +267,7 @@ def test_synaptic_vs_snntorch(snn):
     alpha, beta, dt = 0.85, 0.9, 1e-3
     x = _inputs(seed=7, scale=0.3)
     syn = snn.Synaptic(alpha=alpha, beta=beta, reset_delay=False, spike_grad=surrogate.fast_sigmoid(25))
-    ours = sx.LIF(N, tau_syn=-dt / math.log(alpha), tau_mem=-dt / math.log(beta), dt=dt,
+    ours = sx.LIF.create(N, tau_syn=-dt / math.log(alpha), tau_mem=-dt / math.log(beta), dt=dt,
                   spike_fn=sx.surrogate.FastSigmoid(25.0))
 
     def run(xt):

@@ -57,12 +57,10 @@ def test_plot_errors():
 
 
 def test_twin_axes_and_dynapse_spike_function_figure():
-    from spikax.devices import dynapse as dx
-
     fig = sx.plot.twin(np.linspace(0, 0.4, 50), np.logspace(-12, -10, 50), right_log=True, spikes=np.eye(50)[10])
     ax, ax2 = fig.axes
     assert ax2.get_yscale() == "log" and len(ax.get_lines()) == 1 and len(ax2.get_lines()) == 1
-    fig = dx.spike_function_figure()
+    fig = sx.plot.dynapse_spike_function()
     staircase = fig.axes[0].get_lines()[0]
     x, y = staircase.get_xdata(), staircase.get_ydata()
     assert y[x < 1e-7].max() == 0 and y[(x > 1.01e-7) & (x < 2.7e-7)].min() == 1 and y.max() == 8

@@ -125,7 +125,7 @@ def test_unknown_fire_at_is_rejected():
     with pytest.raises(ValueError, match="fire_at"):
         sg.FastSigmoid()(jnp.zeros(3), 0.0, "=>")
     with pytest.raises(ValueError, match="fire_at"):
-        sx.IF(fire_at="gt")
+        sx.IF.create(fire_at="gt")
 
 
 # Norse's threshold methods, derivatives as Norse documents (norse/torch/functional/threshold.py).

@@ -1,34 +1,57 @@
-"""Shared type aliases and the two abstract base classes every model builds on."""
+r"""Type aliases, the abstract surrogate, the abstract layer and the one abstract neuron base.
+
+Every neuron model is a final subclass of :class:`AbstractNeuron` and runs one step as three
+stages (SpikingJelly's decomposition, Fang et al. 2023, doi:10.1126/sciadv.adi1480):
+
+$$h = \mathrm{charge}(c, s_{t-1}, x_t),\qquad y_t = \mathrm{fire}(c, h),\qquad
+s_t = \mathrm{reset}(c, h, y_t)$$
+
+with $c = \mathrm{derive}(p, dt)$ the loop invariants computed once from the parameters $p$
+(outside the time loop) and $s$ the state. The base owns the loop (:meth:`AbstractNeuron.__call__`
+through :func:`spikax.simulate`), so a model only says what its stages are. Equinox's
+abstract/final rule holds throughout: a class is abstract or final, and only abstract methods
+and attributes are ever implemented by a subclass.
+"""
 
 from __future__ import annotations
 
 import abc
-from typing import Any, Callable, Optional, Union
+from collections.abc import Sequence
+from collections.abc import Callable
+from typing import Any, Optional, Union
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray, PyTree
 
-Scalar = Float[Array, ""]
-ScalarLike = Union[float, Float[ArrayLike, ""]]
-#: ``record=`` argument of every model: ``False``/``None`` (nothing), ``True`` (every
-#: state field) or a function ``fn(state, output) -> PyTree`` choosing what is kept.
-RecordSpec = Union[bool, None, Callable[[Any, Any], PyTree]]
-Key = Optional[PRNGKeyArray]
+from ._adjoint import AbstractAdjoint
+from .simulate import record_function, simulate
 
 __all__ = [
+    "AbstractLayer",
     "AbstractNeuron",
     "AbstractSurrogate",
     "Array",
     "Float",
     "Key",
+    "ParamLike",
     "PRNGKeyArray",
     "PyTree",
     "RecordSpec",
     "Scalar",
     "ScalarLike",
+    "step_shape",
 ]
+
+Scalar = Float[Array, ""]
+ScalarLike = Union[float, Float[ArrayLike, ""]]
+#: A parameter value as constructors take it: a number, an array, or a (nested) list of numbers.
+ParamLike = Union[ArrayLike, Sequence[Any]]
+#: ``record=`` argument of every model: ``False``/``None`` (nothing), ``True`` (every
+#: state field) or a function ``fn(state, output) -> PyTree`` choosing what is kept.
+RecordSpec = Union[bool, None, Callable[[Any, Any], PyTree]]
+Key = Optional[PRNGKeyArray]
 
 
 class AbstractSurrogate(eqx.Module):
@@ -44,43 +67,123 @@ class AbstractSurrogate(eqx.Module):
         raise NotImplementedError
 
 
-class AbstractNeuron(eqx.Module):
-    """A neuron layer, unbatched: one sample of shape ``(T, *input_shape)``.
+class AbstractLayer(eqx.Module):
+    """A layer of a network, unbatched: it runs one sample ``(T, ...)``, time first.
 
-    The time loop is not the neuron's business: a neuron says how to start
-    (:meth:`init_state`), what is constant over the loop (:meth:`prepare`, run once, outside
-    ``lax.scan``) and how to advance one step (:meth:`advance`). :func:`spikax.run_neuron`
-    and :class:`spikax.Recurrent` own the loop.
+    ``init_state(input_shape)`` gives the state before the first step for input steps of
+    shape ``input_shape`` (``None`` for a stateless layer), and
+    ``layer(xs, state=None, *, key=None, record=False) -> (ys, final_state, record)`` runs a
+    whole sequence. Batches are ``jax.vmap`` over the layer.
     """
 
     @abc.abstractmethod
-    def init_state(self, input_shape: tuple[int, ...]) -> PyTree:
-        """The state before the first step for one input step of shape ``input_shape``."""
-
-    @abc.abstractmethod
-    def prepare(self, xs: Array, key: Key) -> tuple[PyTree, PyTree]:
-        """Loop invariants and per-step extras for a whole input sequence ``xs`` ``(T, ...)``.
-
-        Returns ``(coeffs, extras)``: ``coeffs`` are used by every step (decay factors,
-        ...); ``extras`` has a leading time axis (e.g. pre-drawn noise) or is ``None``.
-        """
-
-    @abc.abstractmethod
-    def advance(self, coeffs: PyTree, state: PyTree, x: Array, extra: PyTree) -> tuple[PyTree, Array]:
-        """One time step: ``(state, x_t) -> (state, output_t)``."""
-
-    def step(self, state: PyTree, x: Array, *, key: Key = None) -> tuple[PyTree, Array]:
-        """One time step outside any loop: ``(state, x_t) -> (state, output_t)``.
-
-        Convenient for interactive use and for tests; a sequence is far faster through
-        ``__call__``, which prepares the loop invariants once.
-        """
-        x = jnp.asarray(x)
-        coeffs, extras = self.prepare(x[None], key)
-        return self.advance(coeffs, state, x, jax.tree.map(lambda e: e[0], extras))
+    def init_state(self, input_shape: Optional[tuple[int, ...]] = None) -> PyTree:
+        """The state before the first step."""
 
     @abc.abstractmethod
     def __call__(
-        self, xs: Array, state: PyTree = None, *, key: Key = None, record: RecordSpec = False
-    ) -> tuple[Array, PyTree, PyTree]:
+        self, xs: PyTree, state: PyTree = None, *, key: Key = None, record: RecordSpec = False
+    ) -> tuple[PyTree, PyTree, PyTree]:
         """Run a whole sequence: ``outputs, final_state, record``."""
+
+
+def step_shape(xs: PyTree) -> tuple[int, ...]:
+    """The shape of one step of a sequence (its first array's shape without the time axis)."""
+    leaves = jax.tree.leaves(xs)
+    if not leaves:
+        raise ValueError("`xs` has no arrays")
+    return tuple(jnp.shape(leaves[0])[1:])
+
+
+class AbstractNeuron(AbstractLayer):
+    r"""The one abstract base of every neuron model: parameters, stages, and the loop.
+
+    A final subclass provides
+
+    - ``params``: its parameter PyTree (SI units, NIR names; the contract every stage reads),
+      ``dt`` (s, static) and ``adjoint`` (how reverse mode treats a step);
+    - :meth:`init_state`, :meth:`prepare` (input checks and layout, per-step randomness),
+      :meth:`derive`, :meth:`charge`, :meth:`fire`, :meth:`reset` and :meth:`observe`.
+
+    Each stage is a pure function of its arguments: a model's configuration (surrogate,
+    integration method) is static, and everything that depends on parameter values is computed
+    from ``params`` by :meth:`derive` when the model runs, never stored. So a model stays right
+    after ``eqx.tree_at``, an optimiser step, ``jax.vmap`` over its parameters or a restored
+    checkpoint.
+    """
+
+    params: eqx.AbstractVar[Any]
+    dt: eqx.AbstractVar[float]
+    adjoint: eqx.AbstractVar[AbstractAdjoint]
+
+    @abc.abstractmethod
+    def prepare(self, xs: PyTree, key: Key, *, name: str = "xs") -> tuple[PyTree, PyTree]:
+        """Check a whole input sequence and lay it out for the steps: ``(xs, per_step)``.
+
+        ``per_step`` is ``None`` or a coefficient PyTree of :meth:`derive`'s type holding only
+        the time-varying coefficients (e.g. membrane noise drawn from ``key``), each with a
+        leading time axis; the loop merges step ``t`` of it into the coefficients. ``name`` is
+        the argument named in error messages.
+        """
+
+    @abc.abstractmethod
+    def derive(self, params: Any, dt: float) -> Any:
+        """Loop invariants (decay factors, jump sizes, ...) from ``params`` and ``dt``: pure."""
+
+    @abc.abstractmethod
+    def charge(self, coeffs: Any, state: Any, x: PyTree) -> Any:
+        """The state after one step of the dynamics, before firing: $h$."""
+
+    @abc.abstractmethod
+    def fire(self, coeffs: Any, h: Any) -> Array:
+        """The step's output from the charged state: spikes (or, for a leaky integrator, $v$)."""
+
+    @abc.abstractmethod
+    def reset(self, coeffs: Any, h: Any, y: Array) -> Any:
+        """The state the next step starts from, given the charged state and the output."""
+
+    @abc.abstractmethod
+    def observe(self, coeffs: Any, state: Any, y: Array) -> dict:
+        """Quantities derived from a step that ``record=True`` adds to the state's fields."""
+
+    def advance(self, coeffs: Any, state: Any, x: PyTree, per_step: PyTree = None) -> tuple[Any, Array]:
+        """One step, charge / fire / reset, with the coefficients of :meth:`derive`.
+
+        ``per_step`` is one step of :meth:`prepare`'s time-varying coefficients, or ``None``.
+        """
+        if per_step is not None:
+            coeffs = eqx.combine(coeffs, per_step)
+        h = self.charge(coeffs, state, x)
+        y = self.fire(coeffs, h)
+        return self.reset(coeffs, h, y), y
+
+    def step(self, state: Any, x: PyTree, *, key: Key = None) -> tuple[Any, Array]:
+        """One time step outside any loop: ``(state, x_t) -> (state, output_t)``.
+
+        Convenient interactively and in tests; a sequence is far faster through ``__call__``,
+        which derives the loop invariants once.
+        """
+        xs, per_step = self.prepare(jax.tree.map(lambda a: jnp.asarray(a)[None], x), key)
+        first = None if per_step is None else jax.tree.map(lambda a: a[0], per_step)
+        return self.advance(self.derive(self.params, self.dt), state, jax.tree.map(lambda a: a[0], xs), first)
+
+    def __call__(
+        self, xs: PyTree, state: Any = None, *, key: Key = None, record: RecordSpec = False
+    ) -> tuple[Array, Any, PyTree]:
+        """Run ``xs`` ``(T, ...)``: returns ``(outputs (T, ...), final state, record)``.
+
+        ``record=True`` gives every state field by name, time first (plus what the model
+        derives, see :meth:`observe`); ``record=fn`` keeps ``fn(state, output)`` of each step.
+        Models that draw noise need ``key``.
+        """
+        xs, per_step = self.prepare(xs, key)
+        coeffs = self.derive(self.params, self.dt)
+        if state is None:
+            state = self.init_state(step_shape(xs))
+
+        def step(st, inputs):
+            x, p = inputs
+            return self.advance(coeffs, st, x, p)
+
+        observe = lambda st, y: self.observe(coeffs, st, y)  # noqa: E731
+        return simulate(step, state, (xs, per_step), record=record_function(record, observe), adjoint=self.adjoint)

@@ -8,7 +8,8 @@ first built from concrete numbers).
 from __future__ import annotations
 
 import warnings
-from typing import Iterable, Optional, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Optional
 
 import jax
 import jax.numpy as jnp

@@ -23,15 +23,15 @@ def _demo_lif(args: argparse.Namespace) -> int:
     key = jax.random.key(args.seed)
     k_in, k_w, k_noise = jax.random.split(key, 3)
     inputs = sx.encode.poisson(args.rate, duration=args.duration, dt=dt, n_channels=args.n_inputs, key=k_in)
-    linear = sx.Linear(args.n_inputs, args.n_neurons, use_bias=False, key=k_w)
+    linear = sx.Linear.create(args.n_inputs, args.n_neurons, use_bias=False, key=k_w)
     # Each input event adds w to i_syn, which then feeds v for ~tau_syn/dt steps: the default
     # gain puts the membranes near threshold, so the figures show both silent and firing neurons.
-    linear = sx.Linear.from_weights(linear.weight * args.weight_gain)
-    lif = sx.LIF(
+    linear = sx.Linear(linear.weight * args.weight_gain)
+    lif = sx.LIF.create(
         args.n_neurons,
         tau_mem=args.tau_mem,
         tau_syn=args.tau_syn,
-        threshold=args.threshold,
+        v_threshold=args.v_threshold,
         noise_std=args.noise_std,
         dt=dt,
     )
@@ -53,7 +53,7 @@ def _demo_lif(args: argparse.Namespace) -> int:
         v=v,
         i_syn=i_syn,
         weight=np.asarray(linear.weight),
-        threshold=np.asarray(lif.params.v_threshold),
+        v_threshold=np.asarray(lif.params.v_threshold),
     )
 
     thr = np.asarray(lif.params.v_threshold)
@@ -120,8 +120,8 @@ def _demo_dynapse(args: argparse.Namespace) -> int:
     t_start = time.perf_counter()
     dt = args.dt
     inputs = sx.encode.poisson(args.rate, duration=args.duration, dt=dt, n_channels=1, key=jax.random.key(args.seed))
-    layer = dx.DynapseLinear.from_weights([[args.weight]], excitatory="ampa")
-    neuron = dx.DynapSim(1, dt=dt)
+    layer = dx.DynapseLinear([[args.weight]], excitatory="ampa")
+    neuron = dx.DynapSim.create(1, dt=dt)
     net = sx.Sequential(layer, neuron)
     spikes, _, record = jax.jit(lambda x: net(x, record=True))(inputs)
     rec = {k: np.asarray(v[:, 0]) for k, v in record[1].items()}
@@ -142,7 +142,7 @@ def _demo_dynapse(args: argparse.Namespace) -> int:
         "imem.png": sx.plot.traces(
             np.log10(rec["imem"]), dt=dt, threshold=np.log10(thr), ylabel="log10 Imem (A)", title="membrane current"
         ),
-        "spike_function.png": dx.spike_function_figure(neuron.params),
+        "spike_function.png": sx.plot.dynapse_spike_function(neuron.params),
     }
     for name, fig in figures.items():
         fig.savefig(out / name, dpi=110)
@@ -209,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--dt", type=float, default=1e-3, help="time step (s)")
     demo.add_argument("--tau-mem", type=float, default=20e-3, help="lif: membrane time constant (s)")
     demo.add_argument("--tau-syn", type=float, default=10e-3, help="lif: synaptic time constant (s)")
-    demo.add_argument("--threshold", type=float, default=1.0, help="lif: firing threshold")
+    demo.add_argument("--v-threshold", type=float, default=1.0, help="lif: firing threshold v_threshold")
     demo.add_argument("--weight-gain", type=float, default=0.3, help="lif: multiplies the Kaiming-uniform weights")
     demo.add_argument("--noise-std", type=float, default=0.0, help="lif: membrane noise (units of v per sqrt(s))")
     demo.add_argument("--seed", type=int, default=0, help="seed of every random draw")

@@ -14,8 +14,9 @@ from typing import Optional
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
+from jaxtyping import Array, Float, PRNGKeyArray
 
+from ._types import ParamLike
 from ._validate import as_param, check_dt, is_concrete
 
 __all__ = ["events_to_raster", "n_steps_for", "poisson", "raster_to_events", "rate", "regular"]
@@ -48,13 +49,13 @@ def _rates(rate, n_channels, name="rate"):
 
 
 def poisson(
-    rate: ArrayLike,
+    rate: ParamLike,
     *,
     duration: float,
     dt: float = 1e-3,
     n_channels: Optional[int] = None,
     counts: bool = False,
-    key: PRNGKeyArray,
+    key: Optional[PRNGKeyArray],
 ) -> Float[Array, "T N"]:
     r"""Independent Poisson spike trains.
 
@@ -82,11 +83,11 @@ def poisson(
             f"`rate` * dt = {float(jnp.max(lam)):.3g} > 1: a binary train cannot carry it; "
             "use counts=True or a smaller dt"
         )
-    return (jax.random.uniform(key, shape) < lam).astype(jnp.float32)
+    return (jax.random.uniform(key, shape) < lam[None, :]).astype(jnp.float32)
 
 
 def regular(
-    rate: ArrayLike, *, duration: float, dt: float = 1e-3, n_channels: Optional[int] = None, phase: ArrayLike = 0.0
+    rate: ParamLike, *, duration: float, dt: float = 1e-3, n_channels: Optional[int] = None, phase: ParamLike = 0.0
 ) -> Float[Array, "T N"]:
     r"""Deterministic, regularly spaced spikes at ``rate`` Hz (a rate code without noise).
 
@@ -109,7 +110,7 @@ def regular(
 
 
 def rate(
-    probability: ArrayLike, *, n_steps: int, key: PRNGKeyArray
+    probability: ParamLike, *, n_steps: int, key: Optional[PRNGKeyArray]
 ) -> Float[Array, "T ..."]:
     r"""Rate code of static values: each step, channel $i$ spikes with probability $p_i \in [0, 1]$.
 
@@ -123,10 +124,10 @@ def rate(
         raise ValueError(f"`probability` must lie in [0, 1], got a maximum of {float(jnp.max(p)):.4g}")
     if not isinstance(n_steps, int) or n_steps < 1:
         raise ValueError(f"`n_steps` must be a positive integer, got {n_steps!r}")
-    return (jax.random.uniform(key, (n_steps,) + p.shape) < p).astype(jnp.float32)
+    return (jax.random.uniform(key, (n_steps,) + p.shape) < p[None]).astype(jnp.float32)
 
 
-def raster_to_events(raster: ArrayLike, *, dt: float) -> tuple[np.ndarray, np.ndarray]:
+def raster_to_events(raster: ParamLike, *, dt: float) -> tuple[np.ndarray, np.ndarray]:
     """Event list of a ``(T, N)`` raster of counts: ``(times in s, channel indices)``.
 
     A bin with count $c$ gives $c$ events at its start time; events are sorted by time, then
@@ -146,8 +147,8 @@ def raster_to_events(raster: ArrayLike, *, dt: float) -> tuple[np.ndarray, np.nd
 
 
 def events_to_raster(
-    times: ArrayLike,
-    channels: ArrayLike,
+    times: ParamLike,
+    channels: ParamLike,
     *,
     dt: float,
     n_steps: Optional[int] = None,

@@ -1,4 +1,4 @@
-"""Figures of a simulation: rasters, traces with thresholds, heatmaps, one neuron's membrane.
+"""Figures of a simulation: rasters, traces with thresholds, heatmaps, one neuron's membrane, DYNAP-SE2.
 
 Every function takes arrays with time first (``(T, ...)``), the step ``dt`` in seconds, and an
 optional Matplotlib ``ax`` to draw into; it returns the ``Figure``. Figures are built with the
@@ -7,13 +7,14 @@ object-oriented API (no global pyplot state), so they work headless and in noteb
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
+from typing import Optional
 
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-__all__ = ["heatmap", "membrane", "raster", "traces"]
+__all__ = ["dynapse_spike_function", "heatmap", "membrane", "raster", "traces", "twin"]
 
 
 def _axes(ax: Optional[Axes], figsize) -> tuple[Figure, Axes]:
@@ -212,4 +213,59 @@ def twin(
         ax.vlines(t[s > 0], top, top + 0.1 * (abs(top) + 1e-12), color="k", lw=1.0)
     if title:
         ax.set_title(title)
+    return fig
+
+
+def dynapse_spike_function(
+    params=None, *, max_spikes_per_dt: float = 8.0, neuron: int = 0
+) -> Figure:
+    r"""The multi-spike function and its surrogate over $I_{mem}$ (log axis).
+
+    Left: the event count $\lceil\ln(I_{mem}/I_{spkthr})\rceil$ (clipped to
+    ``max_spikes_per_dt``), a staircase starting at ``Ispkthr``. Right: the surrogate gradient
+    (the tutorial's $[I_{mem} > I_{reset}]/I_{spkthr}$, per A) and its integral over $I_{mem}$,
+    the smooth function whose slope training uses. Both sides are evaluated with the simulator's
+    own spike function (:func:`spikax.devices.dynapse.dynapse_spike`) and its derivative.
+
+    ``params``: a :class:`spikax.devices.dynapse.DynapseParams` (default: the chip defaults);
+    ``neuron`` picks which neuron's currents are drawn.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    from .devices import dynapse as dx
+
+    p = dx.DynapseParams.default(1) if params is None else params
+    one = jax.tree.map(lambda a: jnp.asarray(a)[neuron : neuron + 1], p)
+    c = dx.dynapse_derive(one, 1e-3)
+    io, thr = float(one.Io[0]), float(one.Ispkthr[0])
+    imem = np.logspace(np.log10(io), np.log10(thr) + np.log10(np.e) * (max_spikes_per_dt + 0.5), 2000)
+
+    def spikes(i):
+        i = i[None]
+        return dx.dynapse_spike(
+            c, i, jnp.log(i / c.Io), spike_fn=None, multi_spike=True, max_spikes_per_dt=max_spikes_per_dt
+        )[0]
+
+    grid = jnp.asarray(imem, jnp.float32)
+    count = np.asarray(jax.vmap(spikes)(grid))
+    grad = np.asarray(jax.vmap(jax.grad(spikes))(grid), np.float64)
+    integral = np.concatenate([[0.0], np.cumsum(0.5 * (grad[1:] + grad[:-1]) * np.diff(imem))])
+    fig = Figure(figsize=(10, 3.5), layout="constrained")
+    ax1, ax2 = fig.subplots(1, 2)
+    ax1.step(imem, count, where="post", color="C0")
+    ax1.axvline(thr, color="C3", ls="--", lw=1.0, label=f"Ispkthr = {thr:.2g} A")
+    ax1.set_xscale("log")
+    ax1.set_xlabel("Imem (A)")
+    ax1.set_ylabel("spikes per step")
+    ax1.set_title("multi-spike function")
+    ax1.legend(fontsize="small", loc="upper left")
+    ax2.plot(imem, grad * thr, color="C1", label="surrogate gradient x Ispkthr")
+    ax2.plot(imem, np.minimum(integral, max_spikes_per_dt), color="C2", label="integrated surrogate (spikes)")
+    ax2.step(imem, count, where="post", color="C0", alpha=0.4, label="spikes per step")
+    ax2.axvline(thr, color="C3", ls="--", lw=1.0)
+    ax2.set_xscale("log")
+    ax2.set_xlabel("Imem (A)")
+    ax2.set_title("surrogate")
+    ax2.legend(fontsize="small", loc="upper left")
     return fig

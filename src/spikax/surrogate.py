@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -50,6 +50,7 @@ from ._types import AbstractSurrogate
 from ._validate import as_param, check_choice
 
 __all__ = [
+    "DEFAULT_MAX_SPIKES_PER_DT",
     "ArcTan",
     "Boxcar",
     "Circ",
@@ -67,6 +68,8 @@ __all__ = [
 ]
 
 FIRE_AT = (">=", ">")
+#: Events per step and neuron of :class:`MultiSpike` by default: Rockpool's ``LIFJax`` default.
+DEFAULT_MAX_SPIKES_PER_DT = 2.0**16
 
 
 def heaviside(x: Array, fire_at: str = ">=") -> Array:
@@ -307,7 +310,7 @@ class MultiSpike(AbstractSurrogate):
     max_spikes_per_dt: Array
     window: Array
 
-    def __init__(self, max_spikes_per_dt: ArrayLike = 2.0**16, window: ArrayLike = 0.5):
+    def __init__(self, max_spikes_per_dt: ArrayLike = DEFAULT_MAX_SPIKES_PER_DT, window: ArrayLike = 0.5):
         self.max_spikes_per_dt = as_param("max_spikes_per_dt", max_spikes_per_dt, positive=True)
         self.window = as_param("window", window, nonnegative=True)
 

@@ -1,1 +1,1 @@
-"""Simulators of neuromorphic devices."""
+"""Simulators of neuromorphic hardware: :mod:`spikax.devices.dynapse` (DYNAP-SE2)."""

@@ -5,26 +5,32 @@ from __future__ import annotations
 import math
 from typing import Optional
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
-from .._validate import as_param
+from .._types import AbstractLayer, ParamLike, RecordSpec
+from .._validate import as_param, check_count
 
-__all__ = ["Linear"]
+__all__ = ["Linear", "kaiming_uniform"]
 
 
-class Linear(eqx.Module):
+def kaiming_uniform(key: Optional[PRNGKeyArray], shape: tuple[int, ...], fan_in: int, scale: float = 1.0) -> Array:
+    r"""$\mathcal U(-s/\sqrt{n_{in}}, s/\sqrt{n_{in}})$: PyTorch's ``nn.Linear`` initialisation
+    (He et al. 2015, doi:10.1109/ICCV.2015.123, with gain for $a=\sqrt5$) times ``scale``."""
+    if key is None:
+        raise ValueError("`key` is required to initialise weights (jax.random.key(seed))")
+    bound = scale / math.sqrt(fan_in)
+    return jax.random.uniform(key, shape, jnp.result_type(float), -bound, bound)
+
+
+class Linear(AbstractLayer):
     r"""$y_t = x_t W + b$ for every step $t$ in one matrix product.
 
     ``weight[pre, post]`` has shape ``(in_features, out_features)`` (the spikax convention,
-    shared with ``Recurrent.w_rec``). Initialisation is Kaiming-uniform as PyTorch's
-    ``nn.Linear`` (He et al. 2015, doi:10.1109/ICCV.2015.123, with gain for $a=\sqrt5$):
+    shared with ``Recurrent.w_rec``); ``bias`` ``(out_features,)`` or ``None``.
+    :meth:`create` initialises both Kaiming-uniform as PyTorch's ``nn.Linear``:
     $W, b \sim \mathcal U(-1/\sqrt{n_{in}}, 1/\sqrt{n_{in}})$.
-
-    **Arguments:** ``in_features``, ``out_features``; ``use_bias`` (default ``True``);
-    ``key``: a JAX PRNG key (required). :meth:`from_weights` builds one from given arrays.
 
     Called as every layer: ``ys, state, record = linear(xs)`` with ``xs`` ``(T, in_features)``
     (any leading axes), ``ys`` ``(T, out_features)``; it has no state (``None``).
@@ -33,28 +39,24 @@ class Linear(eqx.Module):
     weight: Float[Array, "in_features out_features"]
     bias: Optional[Float[Array, " out_features"]]
 
-    def __init__(self, in_features: int, out_features: int, *, use_bias: bool = True, key: PRNGKeyArray):
-        for name, value in (("in_features", in_features), ("out_features", out_features)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
-        if key is None:
-            raise ValueError("`key` is required to initialise Linear weights (jax.random.key(seed))")
-        wkey, bkey = jax.random.split(key)
-        bound = 1.0 / math.sqrt(in_features)
-        dtype = jnp.result_type(float)
-        self.weight = jax.random.uniform(wkey, (in_features, out_features), dtype, -bound, bound)
-        self.bias = jax.random.uniform(bkey, (out_features,), dtype, -bound, bound) if use_bias else None
-
-    @classmethod
-    def from_weights(cls, weight: ArrayLike, bias: Optional[ArrayLike] = None) -> "Linear":
-        """A Linear layer with the given ``weight`` ``(in, out)`` and optional ``bias`` ``(out,)``."""
+    def __init__(self, weight: ParamLike, bias: Optional[ParamLike] = None):
         weight = as_param("weight", weight)
         if weight.ndim != 2:
             raise ValueError(f"`weight` must be 2-D (in_features, out_features), got shape {weight.shape}")
-        self = object.__new__(cls)
-        object.__setattr__(self, "weight", weight)
-        object.__setattr__(self, "bias", None if bias is None else as_param("bias", bias, shape=(weight.shape[1],)))
-        return self
+        self.weight = weight
+        self.bias = None if bias is None else as_param("bias", bias, shape=(weight.shape[1],))
+
+    @classmethod
+    def create(
+        cls, in_features: int, out_features: int, *, use_bias: bool = True, key: Optional[PRNGKeyArray]
+    ) -> "Linear":
+        """A layer of ``in_features`` inputs and ``out_features`` outputs, initialised from ``key``."""
+        n_in, n_out = check_count("in_features", in_features), check_count("out_features", out_features)
+        if key is None:
+            raise ValueError("`key` is required to initialise Linear weights (jax.random.key(seed))")
+        wkey, bkey = jax.random.split(key)
+        weight = kaiming_uniform(wkey, (n_in, n_out), n_in)
+        return cls(weight, kaiming_uniform(bkey, (n_out,), n_in) if use_bias else None)
 
     @property
     def in_features(self) -> int:
@@ -67,7 +69,9 @@ class Linear(eqx.Module):
     def init_state(self, input_shape=None):
         return None
 
-    def __call__(self, xs, state=None, *, key=None, record=False):
+    def __call__(
+        self, xs: Float[ArrayLike, "*time in_features"], state: None = None, *, key=None, record: RecordSpec = False
+    ) -> tuple[Float[Array, "*time out_features"], None, Optional[dict]]:
         xs = jnp.asarray(xs)
         if xs.ndim < 1 or xs.shape[-1] != self.in_features:
             raise ValueError(
@@ -75,5 +79,5 @@ class Linear(eqx.Module):
             )
         ys = xs @ self.weight
         if self.bias is not None:
-            ys = ys + self.bias
+            ys = ys + jnp.broadcast_to(self.bias, ys.shape)
         return ys, None, ({} if record else None)

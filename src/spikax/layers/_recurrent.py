@@ -1,16 +1,14 @@
-"""Recurrent connections around any neuron layer."""
+"""Recurrent connections around any neuron: the library's one recurrence."""
 
 from __future__ import annotations
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, ArrayLike, Float, PyTree
+from jaxtyping import Array, PyTree
 
-from .._types import AbstractNeuron
-from .._validate import as_param, check_input
-from ..neurons._base import record_function
-from ..simulate import simulate, state_fields
+from .._types import AbstractLayer, AbstractNeuron, step_shape
+from ..simulate import record_function, simulate
 
 __all__ = ["Recurrent", "RecurrentState"]
 
@@ -22,63 +20,116 @@ class RecurrentState(eqx.Module):
     output: Array
 
 
-class Recurrent(eqx.Module):
-    r"""Feed a neuron layer's output back into its input: $x'_t = x_t + y_{t-1} W_{rec}$.
+def _is_none(x) -> bool:
+    return x is None
 
-    ``w_rec[pre, post]`` maps the cell's output (``pre``) to its input channels (``post``), so
-    spikes of step $t-1$ arrive with the input of step $t$. For :class:`spikax.LIF` this is
-    Rockpool's ``i_syn += x + S_{t-1} W_{rec}``, with ``w_rec`` of shape
-    ``(n_neurons, n_neurons * n_synapses)``.
 
-    Only this product runs inside the time loop; the cell's loop invariants are prepared once.
-    With ``record=True`` the cell's state traces are returned at the top level.
+def _add_feedback(x: PyTree, feedback: PyTree) -> PyTree:
+    """``x + feedback`` leaf by leaf, where ``None`` means "nothing here" on either side."""
+
+    def add(a, b):
+        if b is None:
+            return a
+        return b if a is None else a + b
+
+    return jax.tree.map(add, x, feedback, is_leaf=_is_none)
+
+
+class Recurrent(AbstractLayer):
+    r"""Feed a neuron's output back into its input: $x'_t = x_t + y_{t-1} W_{rec}$.
+
+    ``w_rec[pre, post]``: row ``pre`` is the input one unit of output of neuron ``pre``
+    delivers in the next step, in the cell's input layout. It is an array ``(pre, post)`` for a
+    cell whose input is one array (for :class:`spikax.LIF`, Rockpool's
+    ``i_syn += x + S_{t-1} W_{rec}`` with ``post = n_neurons * n_synapses``), and the cell's own
+    input PyTree with ``(pre, post)`` leaves otherwise: for
+    :class:`spikax.devices.dynapse.DynapSim`, a :class:`~spikax.devices.dynapse.Synapses` of one
+    weight matrix per synapse type (or the ``(pre, post, 4)`` array, converted on construction).
+    Because its rows are inputs, the cell checks them as inputs (shape, sign, finiteness).
+
+    Only the feedback product runs inside the time loop; the cell's loop invariants are derived
+    once, and the cell's adjoint is used. With ``record=True`` the cell's state traces are
+    returned at the top level.
     """
 
     cell: AbstractNeuron
-    w_rec: Float[Array, "pre post"]
+    w_rec: PyTree
 
-    def __init__(self, cell: AbstractNeuron, w_rec: ArrayLike):
+    def __init__(self, cell: AbstractNeuron, w_rec: PyTree):
         if not isinstance(cell, AbstractNeuron):
             raise TypeError(f"`cell` must be a spikax neuron (AbstractNeuron), got {type(cell).__name__}")
-        w_rec = as_param("w_rec", w_rec)
-        if w_rec.ndim != 2:
-            raise ValueError(f"`w_rec` must be 2-D (pre = cell outputs, post = cell inputs), got shape {w_rec.shape}")
+        if not isinstance(w_rec, eqx.Module):
+            w_rec = jnp.asarray(w_rec)
+            if w_rec.ndim < 2:
+                raise ValueError(
+                    f"`w_rec` must be 2-D (pre = cell outputs, post = cell inputs), got shape {w_rec.shape}"
+                )
+        # The rows are inputs to the cell: its own input check validates them and lays them
+        # out as its steps expect (the key only feeds noise draws, which are discarded).
+        try:
+            self.w_rec = cell.prepare(w_rec, jax.random.key(0), name="w_rec")[0]
+        except ValueError as err:
+            # The cell words its shape errors for sequences: here the leading axis is `pre`.
+            message = str(err).replace("(T, ", "(pre, ").replace(" for one sample (batch with jax.vmap)", "")
+            raise ValueError(message) from None
         self.cell = cell
-        self.w_rec = w_rec
+        n_pre = {leaf.shape[0] for leaf in jax.tree.leaves(self.w_rec)}
+        out = jax.eval_shape(
+            lambda: cell.step(cell.init_state(step_shape(self.w_rec)), _first(self.w_rec), key=jax.random.key(0))[1]
+        )
+        if len(n_pre) != 1 or out.shape != (n_pre.pop(),):
+            raise ValueError(
+                f"`w_rec` has {jax.tree.leaves(self.w_rec)[0].shape[0]} rows, so its rows expect a cell output of "
+                f"shape ({jax.tree.leaves(self.w_rec)[0].shape[0]},), but the cell outputs {out.shape}"
+            )
+
+    @property
+    def n_outputs(self) -> int:
+        return jax.tree.leaves(self.w_rec)[0].shape[0]
 
     def init_state(self, input_shape=None) -> RecurrentState:
-        input_shape = (self.w_rec.shape[1],) if input_shape is None else tuple(input_shape)
-        output = jnp.zeros(self.w_rec.shape[0], self.w_rec.dtype)
-        return RecurrentState(cell=self.cell.init_state(input_shape), output=output)
-
-    def _check_output_size(self, cell_state, xs) -> None:
-        out = jax.eval_shape(lambda: self.cell.step(cell_state, xs[0], key=jax.random.key(0))[1])
-        if out.shape != (self.w_rec.shape[0],):
-            raise ValueError(
-                f"`w_rec` has shape {self.w_rec.shape}, so its rows expect a cell output of shape "
-                f"({self.w_rec.shape[0]},), but the cell outputs {out.shape}"
-            )
+        input_shape = step_shape(self.w_rec) if input_shape is None else tuple(input_shape)
+        dtype = jax.tree.leaves(self.w_rec)[0].dtype
+        return RecurrentState(cell=self.cell.init_state(input_shape), output=jnp.zeros(self.n_outputs, dtype))
 
     def __call__(self, xs, state=None, *, key=None, record=False):
         """Run ``xs`` ``(T, post)``: ``(outputs (T, pre), RecurrentState, record)``."""
-        xs = jnp.asarray(xs)
-        check_input("xs", xs, (self.w_rec.shape[1],), what="the cell's input channels = w_rec.shape[1]")
+        cell, w_rec = self.cell, self.w_rec
+        xs, per_step = cell.prepare(xs, key)
+        if not _compatible(xs, w_rec):
+            raise ValueError(
+                f"`xs` steps have shape {step_shape(xs)}, but the rows of `w_rec` (the cell's input) have shape "
+                f"{step_shape(w_rec)}"
+            )
+        coeffs = cell.derive(cell.params, cell.dt)
         if state is None:
-            state = self.init_state(xs.shape[1:])
-        self._check_output_size(state.cell, xs)
-        coeffs, extras = self.cell.prepare(xs, key)
-        w_rec = self.w_rec
+            state = self.init_state(step_shape(xs))
 
         def step(st, inputs):
-            x, extra = inputs
-            cell_state, y = self.cell.advance(coeffs, st.cell, x + st.output @ w_rec, extra)
+            x, p = inputs
+            feedback = jax.tree.map(lambda w: st.output @ w, w_rec)
+            cell_state, y = cell.advance(coeffs, st.cell, _add_feedback(x, feedback), p)
             return RecurrentState(cell=cell_state, output=y), y
 
-        cell_record = record_function(record)
-        if record is True:
-            rec_fn = lambda st, y: state_fields(st.cell)  # noqa: E731
-        elif cell_record is not None:
-            rec_fn = lambda st, y: cell_record(st.cell, y)  # noqa: E731
-        else:
-            rec_fn = None
-        return simulate(step, state, (xs, extras), record=rec_fn)
+        cell_record = record_function(record, lambda st, y: cell.observe(coeffs, st, y))
+        rec_fn = None if cell_record is None else (lambda st, y: cell_record(st.cell, y))
+        return simulate(step, state, (xs, per_step), record=rec_fn, adjoint=cell.adjoint)
+
+
+def _first(tree):
+    return jax.tree.map(lambda a: a[0], tree)
+
+
+def _compatible(xs, w_rec) -> bool:
+    """Input and feedback PyTrees of one layout and step shape (``None`` where a part has no input)."""
+    x1, w1 = jax.eval_shape(lambda: (_first(xs), _first(w_rec)))
+
+    def check(a, b):
+        if a is not None and b is not None and a.shape != b.shape:
+            raise ValueError
+
+    try:
+        jax.tree.map(check, x1, w1, is_leaf=_is_none)
+    except (ValueError, TypeError):
+        return False
+    return True

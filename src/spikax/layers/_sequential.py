@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
+
+from .._types import AbstractLayer, step_shape
 
 __all__ = ["Sequential"]
 
 
-class Sequential(eqx.Module):
+class Sequential(AbstractLayer):
     """Layers in order, each run over the whole ``(T, ...)`` sequence before the next.
 
     So a feed-forward :class:`spikax.Linear` between neuron layers is one matrix product over all
@@ -20,14 +21,14 @@ class Sequential(eqx.Module):
 
     layers: tuple
 
-    def __init__(self, *layers):
+    def __init__(self, *layers: AbstractLayer):
         if not layers:
             raise ValueError("Sequential needs at least one layer")
         for i, layer in enumerate(layers):
-            if not callable(layer) or not hasattr(layer, "init_state"):
+            if not isinstance(layer, AbstractLayer):
                 raise TypeError(
-                    f"layer {i} ({type(layer).__name__}) is not a spikax layer: it needs "
-                    "`init_state(input_shape)` and `__call__(xs, state, *, key, record)`"
+                    f"layer {i} ({type(layer).__name__}) is not a spikax layer: it must be a spikax.AbstractLayer, "
+                    "with `init_state(input_shape)` and `__call__(xs, state, *, key, record)`"
                 )
         self.layers = tuple(layers)
 
@@ -37,14 +38,16 @@ class Sequential(eqx.Module):
     def __getitem__(self, i):
         return self.layers[i]
 
-    def init_state(self, input_shape) -> tuple:
+    def init_state(self, input_shape=None) -> tuple:
+        if input_shape is None:
+            raise ValueError("Sequential.init_state needs the shape of one input step")
         states = []
         shape = tuple(input_shape)
         for layer in self.layers:
             st = layer.init_state(shape)
             states.append(st)
             out = jax.eval_shape(lambda l=layer, s=st, x=shape: l(jnp.zeros((1,) + x), s, key=jax.random.key(0))[0])
-            shape = out.shape[1:]
+            shape = step_shape(out)
         return tuple(states)
 
     def __call__(self, xs, state=None, *, key=None, record=False):

@@ -8,19 +8,26 @@ import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
-from .._types import AbstractSurrogate
-from .._validate import as_param, check_choice, check_count
+from .._adjoint import AbstractAdjoint
+from .._types import AbstractSurrogate, Key, ParamLike
+from .._validate import as_param, check_choice, check_count, check_dt
 from ..surrogate import FastSigmoid
-from ._base import AbstractSpikingNeuron, check_cfr_config, check_neuron_input, check_step_shape
+from ._base import AbstractSpikingNeuron, check_params, check_step_shape, configure, fixed_threshold, sequence
 
 __all__ = [
     "IZHIKEVICH_PRESETS",
     "Izhikevich",
     "IzhikevichParams",
+    "IzhikevichCoeffs",
     "IzhikevichState",
     "izhikevich_charge",
+    "izhikevich_derive",
+    "izhikevich_on_spike",
     "izhikevich_rest",
 ]
+
+#: Largest step (s) forward Euler takes through the model's quadratic upswing without diverging.
+MAX_DT = 1e-3
 
 #: Izhikevich (2003), Fig. 2: (a, b, c, d) of each cortical and thalamic cell class.
 IZHIKEVICH_PRESETS: dict[str, tuple[float, float, float, float]] = {
@@ -39,24 +46,16 @@ _ALIASES = {"rs": "regular spiking", "ib": "intrinsically bursting", "ch": "chat
 class IzhikevichParams(eqx.Module):
     """Parameters of :class:`Izhikevich` in the paper's units (mV and ms), every field ``(n,)``."""
 
-    a: Float[Array, " n"]
+    a: Float[ArrayLike, " n"]
     """Recovery rate of u (1/ms), > 0."""
-    b: Float[Array, " n"]
+    b: Float[ArrayLike, " n"]
     """Sensitivity of u to sub-threshold v."""
-    c: Float[Array, " n"]
-    """Reset potential after a spike (mV)."""
-    d: Float[Array, " n"]
+    v_reset: Float[ArrayLike, " n"]
+    """Reset potential after a spike (mV): the paper's $c$."""
+    d: Float[ArrayLike, " n"]
     """Jump of u after a spike (mV/ms)."""
-    v_peak: Float[Array, " n"]
-    """Spike cut-off (mV; 30 in the paper); a spike is $v \\ge v_{peak}$."""
-
-    @property
-    def v_threshold(self):
-        return self.v_peak
-
-    @property
-    def v_reset(self):
-        return self.c
+    v_threshold: Float[ArrayLike, " n"]
+    """Spike cut-off (mV; 30 in the paper): a spike is $v \\ge v_{threshold}$."""
 
 
 class IzhikevichState(eqx.Module):
@@ -68,15 +67,38 @@ class IzhikevichState(eqx.Module):
     """Recovery variable (mV/ms)."""
 
 
-def izhikevich_charge(p: IzhikevichParams, state: IzhikevichState, current: Array, dt_ms: float) -> IzhikevichState:
+class IzhikevichCoeffs(eqx.Module):
+    """Loop invariants of :class:`Izhikevich`: the parameters and the step in ms."""
+
+    dt_ms: float = eqx.field(static=True)
+    a: ArrayLike
+    b: ArrayLike
+    v_reset: ArrayLike
+    d: ArrayLike
+    v_threshold: ArrayLike
+
+
+def izhikevich_derive(params: IzhikevichParams, dt: float) -> IzhikevichCoeffs:
+    """The parameters with the step converted to the model's milliseconds."""
+    return IzhikevichCoeffs(
+        dt_ms=dt * 1e3, a=params.a, b=params.b, v_reset=params.v_reset, d=params.d, v_threshold=params.v_threshold
+    )
+
+
+def izhikevich_charge(coeffs: IzhikevichCoeffs, state: IzhikevichState, x: Float[Array, " n"]) -> IzhikevichState:
     r"""One step of $\dot v = 0.04 v^2 + 5 v + 140 - u + I$, $\dot u = a (b v - u)$ (t in ms).
 
     Forward Euler for $v$ with the old $u$, then $u$ with the new $v$ (the order of the
     paper's reference code).
     """
-    v, u = state.v, state.u
-    v_new = v + dt_ms * (0.04 * v * v + 5.0 * v + 140.0 - u + current)
-    return IzhikevichState(v=v_new, u=u + dt_ms * p.a * (p.b * v_new - u))
+    v, u, dt = state.v, state.u, coeffs.dt_ms
+    v_new = v + dt * (0.04 * v * v + 5.0 * v + 140.0 - u + x)
+    return IzhikevichState(v=v_new, u=u + dt * coeffs.a * (coeffs.b * v_new - u))
+
+
+def izhikevich_on_spike(coeffs: IzhikevichCoeffs, h: IzhikevichState, s: Array) -> IzhikevichState:
+    r"""$u \leftarrow u + d$ at a spike ($v \leftarrow c$ is the reset to ``v_reset``)."""
+    return IzhikevichState(v=h.v, u=h.u + s * coeffs.d)
 
 
 def izhikevich_rest(b: Array) -> Array:
@@ -98,19 +120,15 @@ class Izhikevich(AbstractSpikingNeuron):
     $$v \ge 30\ \text{mV}:\quad v \leftarrow c,\ u \leftarrow u + d,$$
 
     with $v$ in mV, time in ms (``dt`` is given in s, as everywhere in spikax) and $I$ in the
-    paper's units (mV/ms). One step is :func:`izhikevich_charge`; the state starts at rest,
-    $v = v_{rest}$ (:func:`izhikevich_rest`), $u = b\,v_{rest}$, not at the paper's -65 mV from
-    which the resonator fires a spurious spike while it settles.
+    paper's units (mV/ms), ``(T, n)``. One step is :func:`izhikevich_charge`; the state starts
+    at rest, $v = v_{rest}$ (:func:`izhikevich_rest`), $u = b\,v_{rest}$, not at the paper's
+    -65 mV from which the resonator fires a spurious spike while it settles. The paper's $c$ is
+    ``v_reset`` and its 30 mV cut-off ``v_threshold``.
 
-    ``preset=`` picks a cell class of the paper's Fig. 2: ``"regular spiking"`` (RS),
-    ``"intrinsically bursting"`` (IB), ``"chattering"`` (CH), ``"fast spiking"`` (FS),
-    ``"low-threshold spiking"`` (LTS), ``"thalamo-cortical"`` (TC), ``"resonator"`` (RZ); the
-    abbreviations work too. Explicit ``a, b, c, d`` override the preset's values.
-
-    **Arguments:** ``n_neurons``; ``a, b, c, d`` (default: regular spiking); ``v_peak``
-    (30 mV); ``dt`` (0.1 ms: forward Euler needs well under 1 ms for the quadratic upswing; the
-    paper's code used two 0.5-ms steps for v); ``spike_fn`` (``FastSigmoid(0.5)``, per mV);
-    ``detach_reset``.
+    **Arguments:** ``params`` (:class:`IzhikevichParams`; :meth:`create` builds them from a
+    preset), ``dt`` (0.1 ms: forward Euler needs well under 1 ms for the quadratic upswing; the
+    paper's code used two 0.5-ms steps for v), ``spike_fn`` (``FastSigmoid(0.5)``, per mV),
+    ``detach_reset``, ``adjoint``.
 
     Reference: Izhikevich (2003), *Simple model of spiking neurons*, IEEE Trans. Neural Netw.
     14(6), doi:10.1109/TNN.2003.820440.
@@ -118,59 +136,84 @@ class Izhikevich(AbstractSpikingNeuron):
 
     params: IzhikevichParams
     spike_fn: AbstractSurrogate
-    n_neurons: int = eqx.field(static=True)
+    adjoint: AbstractAdjoint
     dt: float = eqx.field(static=True)
     fire_at: str = eqx.field(static=True)
     detach_reset: bool = eqx.field(static=True)
 
     def __init__(
         self,
-        n_neurons: int = 1,
+        params: IzhikevichParams,
         *,
-        preset: str = "regular spiking",
-        a: Optional[ArrayLike] = None,
-        b: Optional[ArrayLike] = None,
-        c: Optional[ArrayLike] = None,
-        d: Optional[ArrayLike] = None,
-        v_peak: ArrayLike = 30.0,
         dt: float = 1e-4,
         spike_fn: Optional[AbstractSurrogate] = None,
         detach_reset: bool = False,
+        adjoint: Optional[AbstractAdjoint] = None,
     ):
+        check_params("Izhikevich", params, IzhikevichParams)
+        if check_dt(dt) > MAX_DT:
+            raise ValueError(
+                f"`dt` = {dt:g} s is too large for the Izhikevich model with forward Euler "
+                f"(the quadratic upswing diverges); use dt <= {MAX_DT:g} s (1e-4 recommended)"
+            )
+        self.dt, self.spike_fn, self.fire_at, self.detach_reset, self.adjoint = configure(
+            dt=dt, spike_fn=spike_fn, default_spike_fn=lambda: FastSigmoid(0.5), fire_at=">=",
+            detach_reset=detach_reset, adjoint=adjoint,
+        )
+        self.params = params
+
+    @classmethod
+    def create(
+        cls,
+        n_neurons: int = 1,
+        *,
+        preset: str = "regular spiking",
+        a: Optional[ParamLike] = None,
+        b: Optional[ParamLike] = None,
+        v_reset: Optional[ParamLike] = None,
+        d: Optional[ParamLike] = None,
+        v_threshold: ParamLike = 30.0,
+        dt: float = 1e-4,
+        spike_fn: Optional[AbstractSurrogate] = None,
+        detach_reset: bool = False,
+        adjoint: Optional[AbstractAdjoint] = None,
+    ) -> "Izhikevich":
+        """``n_neurons`` cells of a class of the paper's Fig. 2, any of its values overridden.
+
+        ``preset``: ``"regular spiking"`` (RS), ``"intrinsically bursting"`` (IB),
+        ``"chattering"`` (CH), ``"fast spiking"`` (FS), ``"low-threshold spiking"`` (LTS),
+        ``"thalamo-cortical"`` (TC), ``"resonator"`` (RZ); the abbreviations work too. Explicit
+        ``a, b, v_reset`` (the paper's c), ``d`` override the preset's values;
+        ``v_threshold`` is the cut-off (30 mV).
+        """
         n = check_count("n_neurons", n_neurons)
         key = _ALIASES.get(str(preset).lower(), str(preset).lower().replace("_", " "))
         check_choice("preset", key, tuple(IZHIKEVICH_PRESETS) + tuple(_ALIASES))
         defaults = IZHIKEVICH_PRESETS[key]
-        spike_fn = FastSigmoid(0.5) if spike_fn is None else spike_fn
-        self.dt = check_cfr_config(">=", spike_fn, dt)
-        if self.dt > 1e-3:
-            raise ValueError(
-                f"`dt` = {self.dt:g} s is too large for the Izhikevich model with forward Euler "
-                "(the quadratic upswing diverges); use dt <= 1e-3 s (1e-4 recommended)"
-            )
-        values = [default if given is None else given for default, given in zip(defaults, (a, b, c, d))]
+        values = [default if given is None else given for default, given in zip(defaults, (a, b, v_reset, d))]
         shape = (n,)
-        self.params = IzhikevichParams(
+        params = IzhikevichParams(
             a=as_param("a", values[0], shape=shape, positive=True),
             b=as_param("b", values[1], shape=shape),
-            c=as_param("c", values[2], shape=shape),
+            v_reset=as_param("v_reset", values[2], shape=shape),
             d=as_param("d", values[3], shape=shape),
-            v_peak=as_param("v_peak", v_peak, shape=shape),
+            v_threshold=as_param("v_threshold", v_threshold, shape=shape),
         )
-        self.spike_fn = spike_fn
-        self.n_neurons = n
-        self.fire_at = ">="
-        self.detach_reset = bool(detach_reset)
+        return cls(params, dt=dt, spike_fn=spike_fn, detach_reset=detach_reset, adjoint=adjoint)
+
+    @property
+    def n_neurons(self) -> int:
+        return self.params.a.shape[0]
 
     def init_state(self, input_shape=None) -> IzhikevichState:
-        check_step_shape(self, input_shape)
-        return IzhikevichState(v=(v := izhikevich_rest(self.params.b)), u=self.params.b * v)
+        check_step_shape("Izhikevich", self.n_neurons, input_shape)
+        v = izhikevich_rest(self.params.b)
+        return IzhikevichState(v=v, u=self.params.b * v)
 
-    def check_input(self, xs):
-        check_neuron_input("xs", xs, self.n_neurons, what="n_neurons; currents in mV/ms")
+    def prepare(self, xs, key: Key, *, name="xs"):
+        return sequence(xs, name, (self.n_neurons,), what="n_neurons; currents in mV/ms"), None
 
-    def charge(self, coeffs, state, x):
-        return izhikevich_charge(coeffs, state, x, self.dt * 1e3)
-
-    def on_spike(self, coeffs, h, s):
-        return IzhikevichState(v=h.v, u=h.u + s * coeffs.d)
+    derive = staticmethod(izhikevich_derive)
+    charge = staticmethod(izhikevich_charge)
+    threshold = staticmethod(fixed_threshold)
+    on_spike = staticmethod(izhikevich_on_spike)

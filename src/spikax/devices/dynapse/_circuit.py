@@ -20,17 +20,84 @@ constant it sets (``tau = C Ut / (kappa Itau)``) unless the current is overridde
 
 from __future__ import annotations
 
-import equinox as eqx
-import numpy as np
-from jaxtyping import Array, Float
+from typing import Optional
 
-from ..._validate import as_param, is_concrete
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, ArrayLike, Float
+
+from ..._types import ParamLike
+from ..._validate import as_param, check_count, is_concrete
 from ._translate import igain_from_ratio, ipulse_from_width, itau_from_tau, kappa_mean
 
-__all__ = ["DEFAULTS", "DynapseParams", "PARAMETER_NAMES", "SYNAPSES", "TIME_CONSTANTS"]
+__all__ = [
+    "DEFAULTS",
+    "N_SYNAPSE_TYPES",
+    "PARAMETER_NAMES",
+    "SYNAPSES",
+    "TIME_CONSTANTS",
+    "DynapseParams",
+    "Synapses",
+]
 
-#: Synapse types in the order of the last input axis.
+#: Synapse types, in the order of the last axis of a stacked ``(..., 4)`` input or weight array.
 SYNAPSES = ("ampa", "nmda", "gaba", "shunt")
+#: How many synapse types each neuron has.
+N_SYNAPSE_TYPES = len(SYNAPSES)
+
+#: Currents may sit at the dark current ``Io`` up to this relative rounding (float32 round trips
+#: through the bias relations land a few ulps below it).
+_FLOOR_RTOL = 1e-6
+
+
+def _as_array(value):
+    # Lists become arrays (a list would be a PyTree of scalars); None stays "no value".
+    if value is None or isinstance(value, (jax.Array, np.ndarray)):
+        return value
+    return jnp.asarray(value)
+
+
+class Synapses(eqx.Module):
+    """One value per synapse type of a DYNAP-SE2 neuron: inputs, currents, coefficients or weights.
+
+    Four separate arrays, not one array with a trailing axis of 4 (that layout made XLA's fused
+    loops about four times slower). ``None`` marks a synapse type without a value, e.g. one that
+    receives no input (it then gets no jump at all).
+    """
+
+    ampa: Optional[ParamLike] = eqx.field(default=None, converter=_as_array)
+    """Fast excitatory (AMPA) synapse."""
+    nmda: Optional[ParamLike] = eqx.field(default=None, converter=_as_array)
+    """Slow excitatory synapse, gated by the membrane (NMDA)."""
+    gaba: Optional[ParamLike] = eqx.field(default=None, converter=_as_array)
+    """Inhibitory synapse that adds to the leak (GABA, subtractive on the membrane)."""
+    shunt: Optional[ParamLike] = eqx.field(default=None, converter=_as_array)
+    """Inhibitory synapse that subtracts from the input current (SHUNT)."""
+
+    @classmethod
+    def from_array(cls, values: ArrayLike) -> "Synapses":
+        """Split the last axis (of size 4, in the order of :data:`SYNAPSES`) into the four types."""
+        values = jnp.asarray(values)
+        if values.ndim < 1 or values.shape[-1] != N_SYNAPSE_TYPES:
+            raise ValueError(
+                f"a stacked synapse array must end with an axis of {N_SYNAPSE_TYPES} ({', '.join(SYNAPSES)}), "
+                f"got shape {values.shape}"
+            )
+        return cls(*(values[..., k] for k in range(N_SYNAPSE_TYPES)))
+
+    def to_array(self) -> Array:
+        """The four types stacked on a last axis (``None`` as zeros)."""
+        present = [v for v in self.values() if v is not None]
+        if not present:
+            raise ValueError("no synapse type has a value")
+        zeros = jnp.zeros_like(present[0])
+        return jnp.stack([zeros if v is None else v for v in self.values()], axis=-1)
+
+    def values(self) -> tuple:
+        """The four values in the order of :data:`SYNAPSES`."""
+        return (self.ampa, self.nmda, self.gaba, self.shunt)
 
 #: Quantities behind the default bias currents (time constants in s, gain ratios, widths in s).
 TIME_CONSTANTS = {
@@ -104,54 +171,54 @@ class DynapseParams(eqx.Module):
     any of them overridden by name). Currents in A, capacitances in F, voltages in V.
     """
 
-    Io: Float[Array, " n"]
+    Io: Float[ArrayLike, " n"]
     """Dark current (A): the floor of every current."""
-    kappa_n: Float[Array, " n"]
+    kappa_n: Float[ArrayLike, " n"]
     """Subthreshold slope factor of n-type transistors."""
-    kappa_p: Float[Array, " n"]
+    kappa_p: Float[ArrayLike, " n"]
     """Subthreshold slope factor of p-type transistors."""
-    Ut: Float[Array, " n"]
+    Ut: Float[ArrayLike, " n"]
     """Thermal voltage (V)."""
-    Vth: Float[Array, " n"]
+    Vth: Float[ArrayLike, " n"]
     """Threshold voltage of the pulse extenders (V)."""
-    Iscale: Float[Array, " n"]
+    Iscale: Float[ArrayLike, " n"]
     """Weight current of a unit input (A): an input x sets Iw = x * Iscale."""
-    C_mem: Float[Array, " n"]
-    C_ampa: Float[Array, " n"]
-    C_nmda: Float[Array, " n"]
-    C_gaba: Float[Array, " n"]
-    C_shunt: Float[Array, " n"]
-    C_ahp: Float[Array, " n"]
-    C_pulse: Float[Array, " n"]
-    C_pulse_ahp: Float[Array, " n"]
-    C_ref: Float[Array, " n"]
-    Itau_mem: Float[Array, " n"]
-    Igain_mem: Float[Array, " n"]
-    Itau_ampa: Float[Array, " n"]
-    Igain_ampa: Float[Array, " n"]
-    Itau_nmda: Float[Array, " n"]
-    Igain_nmda: Float[Array, " n"]
-    Itau_gaba: Float[Array, " n"]
-    Igain_gaba: Float[Array, " n"]
-    Itau_shunt: Float[Array, " n"]
-    Igain_shunt: Float[Array, " n"]
-    Itau_ahp: Float[Array, " n"]
-    Igain_ahp: Float[Array, " n"]
-    Ipulse: Float[Array, " n"]
+    C_mem: Float[ArrayLike, " n"]
+    C_ampa: Float[ArrayLike, " n"]
+    C_nmda: Float[ArrayLike, " n"]
+    C_gaba: Float[ArrayLike, " n"]
+    C_shunt: Float[ArrayLike, " n"]
+    C_ahp: Float[ArrayLike, " n"]
+    C_pulse: Float[ArrayLike, " n"]
+    C_pulse_ahp: Float[ArrayLike, " n"]
+    C_ref: Float[ArrayLike, " n"]
+    Itau_mem: Float[ArrayLike, " n"]
+    Igain_mem: Float[ArrayLike, " n"]
+    Itau_ampa: Float[ArrayLike, " n"]
+    Igain_ampa: Float[ArrayLike, " n"]
+    Itau_nmda: Float[ArrayLike, " n"]
+    Igain_nmda: Float[ArrayLike, " n"]
+    Itau_gaba: Float[ArrayLike, " n"]
+    Igain_gaba: Float[ArrayLike, " n"]
+    Itau_shunt: Float[ArrayLike, " n"]
+    Igain_shunt: Float[ArrayLike, " n"]
+    Itau_ahp: Float[ArrayLike, " n"]
+    Igain_ahp: Float[ArrayLike, " n"]
+    Ipulse: Float[ArrayLike, " n"]
     """Sets the synaptic pulse width t_pulse = Vth C_pulse / Ipulse (all four synapses)."""
-    Ipulse_ahp: Float[Array, " n"]
+    Ipulse_ahp: Float[ArrayLike, " n"]
     """Sets the AHP pulse width t_pulse_ahp = Vth C_pulse_ahp / Ipulse_ahp."""
-    Iref: Float[Array, " n"]
+    Iref: Float[ArrayLike, " n"]
     """Sets the refractory period t_ref = Vth C_ref / Iref."""
-    Ispkthr: Float[Array, " n"]
+    Ispkthr: Float[ArrayLike, " n"]
     """Spike threshold of the membrane current (A)."""
-    Ireset: Float[Array, " n"]
+    Ireset: Float[ArrayLike, " n"]
     """Membrane current after a spike (A)."""
-    Idc: Float[Array, " n"]
+    Idc: Float[ArrayLike, " n"]
     """Constant current injected into the membrane (A); Io means off."""
-    Iw_ahp: Float[Array, " n"]
+    Iw_ahp: Float[ArrayLike, " n"]
     """Weight current of the AHP's own-spike input (A); Io means off."""
-    If_nmda: Float[Array, " n"]
+    If_nmda: Float[ArrayLike, " n"]
     """NMDA gate current (A): NMDA contributes I_nmda / (1 + If_nmda / Imem)."""
 
     @classmethod
@@ -161,8 +228,7 @@ class DynapseParams(eqx.Module):
         Each override is a scalar or a ``(n_neurons,)`` array. Unknown names, non-finite,
         non-positive or wrongly shaped values raise ``ValueError`` naming the parameter.
         """
-        if not isinstance(n_neurons, int) or isinstance(n_neurons, bool) or n_neurons < 1:
-            raise ValueError(f"`n_neurons` must be a positive integer, got {n_neurons!r}")
+        check_count("n_neurons", n_neurons)
         unknown = sorted(set(overrides) - set(DEFAULTS))
         if unknown:
             raise ValueError(
@@ -190,7 +256,7 @@ class DynapseParams(eqx.Module):
         for name in PARAMETER_NAMES:
             value = getattr(self, name)
             if name.startswith("I") and is_concrete(value) and is_concrete(self.Io):
-                if not np.all(np.asarray(value) >= np.asarray(self.Io) * (1 - 1e-6)):
+                if not np.all(np.asarray(value) >= np.asarray(self.Io) * (1 - _FLOOR_RTOL)):
                     raise ValueError(f"`{name}` must be >= the dark current Io = {float(np.min(self.Io)):.3g} A")
         return self
 

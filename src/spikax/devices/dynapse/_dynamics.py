@@ -1,8 +1,11 @@
 r"""DYNAP-SE2 neuron dynamics: four DPI synapses, AHP, DPI membrane, spikes, refractory period.
 
-All currents in A, times in s, per neuron (shape ``(n,)``; the four synapses are separate
-arrays, AMPA, NMDA, GABA, SHUNT: stacking them on an axis of 4 made XLA's loop four times
-slower). With $\kappa = (\kappa_n + \kappa_p)/2$ and $I_o$ the dark current, which floors every
+The step is charge / fire / reset over pure functions: :func:`dynapse_derive` (loop invariants),
+:func:`dynapse_charge` (synapses and membrane over the step), :func:`dynapse_fire` (the spike
+and its surrogate) and :func:`dynapse_reset` (reset at the located crossing, AHP jump,
+refractory period). All currents in A, times in s, per neuron (shape ``(n,)``); per-synapse
+quantities are :class:`Synapses` (AMPA, NMDA, GABA, SHUNT). With $\kappa = (\kappa_n + \kappa_p)/2$
+and $I_o$ the dark current, which floors every
 current:
 
 **Synapses** (DPI, Bartolozzi & Indiveri 2007, doi:10.1162/neco.2007.19.10.2581). An input
@@ -39,40 +42,58 @@ on the quadratic through $z$ at the segment start (value and slope) and end; at 
 membrane resets to ``Ireset``, the AHP jumps and the refractory period
 $t_{ref} = V_{th}C_{ref}/I_{ref}$ starts, during which the membrane is held at reset (the
 synapses keep integrating their input). A refractory period ending inside a step resumes the
-integration for the rest of it. One spike per step at most: keep ``dt <= t_ref``.
+integration for the rest of it (decided when the model runs, from the parameters). One spike
+per step at most: keep ``dt <= t_ref``.
+
+**Gradients.** The timing of spikes inside the step and of refractory periods is treated as a
+constant (a detached reset, in surrogate-gradient terms); everything else is differentiated.
+Each solved $u = \ln(I_{mem}/I_o)$ is marked for :class:`spikax.ReplayAdjoint`.
 """
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Union
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
-from jaxtyping import Array, Float
+from jaxtyping import Array, ArrayLike, Float
 
+from ..._adjoint import mark_root
 from ..._types import AbstractSurrogate
-from ._circuit import DynapseParams
+from ..._validate import is_concrete
+from ...surrogate import DEFAULT_MAX_SPIKES_PER_DT
+from ._circuit import SYNAPSES, DynapseParams, Synapses
 from ._translate import pulse_width, tau_from_itau
 
 __all__ = [
+    "METHODS",
+    "DynapseCharged",
     "DynapseCoeffs",
-    "Solves",
     "DynapseState",
+    "dpi_jump",
+    "dynapse_charge",
     "dynapse_derive",
+    "dynapse_fire",
     "dynapse_init_state",
+    "dynapse_reset",
     "dynapse_spike",
-    "dynapse_step",
     "imem_from_z",
     "membrane_rhs",
     "vmem_from_imem",
     "z_from_imem",
 ]
 
+#: Integration methods of the membrane equation (stages per step: 1, 2, 4).
+METHODS = ("heun", "rk4", "euler")
+#: Halley iterations of the membrane-current solve (3e-6 relative error in Imem over Io..1e-6 A).
 _HALLEY_STEPS = 2
-
-Synapses = tuple  # four (n,) arrays: AMPA, NMDA, GABA, SHUNT
+#: Relative tolerance of "the refractory period ends inside the step": the default
+#: t_ref = Vth C_ref / Iref is 0.9999999 ms in float32, and a resumed segment of at most 0.1 ns
+#: would cost a second integration in every step for nothing.
+_T_REF_RTOL = 1e-6
 
 
 class DynapseState(eqx.Module):
@@ -95,52 +116,100 @@ class DynapseState(eqx.Module):
 
     @property
     def isyn(self) -> Synapses:
-        return (self.iampa, self.inmda, self.igaba, self.ishunt)
+        """The four synaptic currents."""
+        return Synapses(self.iampa, self.inmda, self.igaba, self.ishunt)
 
 
 class DynapseCoeffs(eqx.Module):
-    """Loop invariants derived once from :class:`DynapseParams` and ``dt`` (see :func:`dynapse_derive`).
+    """Loop invariants derived once from :class:`DynapseParams` and ``dt`` (see :func:`dynapse_derive`)."""
 
-    Per-synapse quantities are tuples of four ``(n,)`` arrays (AMPA, NMDA, GABA, SHUNT).
-    """
-
-    Io: Array
-    Itau: Array
-    Igain: Array
-    gain: Array
-    inv_tau: Array
-    fb_exp: Array
-    Idc: Array
-    If_nmda: Array
+    Io: ArrayLike
+    Itau: ArrayLike
+    Igain: ArrayLike
+    gain: ArrayLike
+    inv_tau: ArrayLike
+    fb_exp: ArrayLike
+    Idc: ArrayLike
+    If_nmda: ArrayLike
     inv_tau_syn: Synapses
     syn_jump: Synapses
     syn_decay: Synapses
-    inv_tau_ahp: Array
-    ahp_jump: Array
-    ahp_decay: Array
-    t_ref: Array
-    Ispkthr: Array
-    Ireset: Array
-    u_reset: Array
-    u_thr: Array
-    z_thr: Array
-    vmem_scale: Array
+    inv_tau_ahp: ArrayLike
+    ahp_jump: ArrayLike
+    ahp_decay: ArrayLike
+    t_ref: ArrayLike
+    short_refractory: Union[bool, ArrayLike]
+    """Whether some refractory period ends inside a step (then the integration resumes there)."""
+    Ispkthr: ArrayLike
+    Ireset: ArrayLike
+    u_reset: ArrayLike
+    u_thr: ArrayLike
+    z_thr: ArrayLike
+    vmem_scale: ArrayLike
+    dt: float = eqx.field(static=True)
+    method: str = eqx.field(static=True)
+    multi_spike: bool = eqx.field(static=True)
+    max_spikes_per_dt: float = eqx.field(static=True)
 
 
-def dynapse_derive(p: DynapseParams, dt: float) -> DynapseCoeffs:
-    r"""Time constants, jump sizes and decay factors of one step of ``dt`` seconds."""
+class DynapseCharged(eqx.Module):
+    """The step after the charge stage: what fire and reset need (every field ``(n,)``)."""
+
+    imem: ArrayLike
+    """Membrane current at the end of the step, before any reset (what the surrogate sees)."""
+    u: ArrayLike
+    """$\\ln(I_{mem}/I_o)$ of ``imem``."""
+    z_start: ArrayLike
+    """$z$ where the integration started (the step start, or the end of a refractory period)."""
+    z_end: ArrayLike
+    slope: ArrayLike
+    """$dz/dt$ at ``start``."""
+    start: ArrayLike
+    """Time (s into the step) where the integration started."""
+    syn_start: Synapses
+    """Synaptic currents at the step start, after the input jumps."""
+    syn_end: Synapses
+    iahp_start: ArrayLike
+    iahp_end: ArrayLike
+    """The AHP current at the step end without a spike."""
+    t_ref: ArrayLike
+    """Refractory time pending at the step start."""
+
+
+def dpi_jump(Igain: ArrayLike, Itau: ArrayLike, Iw: ArrayLike, t_pulse: ArrayLike, tau: ArrayLike) -> ArrayLike:
+    r"""Jump of a DPI current for a pulse of weight current $I_w$ and width $t_{pulse}$:
+    $\frac{I_{gain}}{I_\tau} I_w (1 - e^{-t_{pulse}/\tau})$ (Bartolozzi & Indiveri 2007)."""
+    return Igain / Itau * Iw * -jnp.expm1(-t_pulse / tau)
+
+
+def dynapse_derive(
+    p: DynapseParams,
+    dt: float,
+    *,
+    method: str = "heun",
+    multi_spike: bool = False,
+    max_spikes_per_dt: float = DEFAULT_MAX_SPIKES_PER_DT,
+) -> DynapseCoeffs:
+    r"""Time constants, jump sizes and decay factors of one step of ``dt`` seconds.
+
+    ``method`` (``"heun"``, ``"rk4"``, ``"euler"``), ``multi_spike`` and ``max_spikes_per_dt``
+    are the model's static configuration, carried along for the stages.
+    """
     kappa = p.kappa
     t_pulse = pulse_width(p.Ipulse, p.C_pulse, p.Vth)
-    inv_tau_syn, syn_jump, syn_decay = [], [], []
-    for name in ("ampa", "nmda", "gaba", "shunt"):
-        itau, igain = getattr(p, f"Itau_{name}"), getattr(p, f"Igain_{name}")
-        tau = tau_from_itau(itau, getattr(p, f"C_{name}"), kappa, p.Ut)
-        inv_tau_syn.append(1.0 / tau)
-        # Jump per unit input: (Igain/Itau) Iw (1 - exp(-t_pulse/tau)) with Iw = Iscale.
-        syn_jump.append(igain / itau * p.Iscale * -jnp.expm1(-t_pulse / tau))
-        syn_decay.append(jnp.exp(-dt / tau))
+    taus = Synapses(
+        *(tau_from_itau(getattr(p, f"Itau_{name}"), getattr(p, f"C_{name}"), kappa, p.Ut) for name in SYNAPSES)
+    )
+    # The jump per unit input: a unit input sets the weight current Iw = Iscale.
+    jumps = Synapses(
+        *(
+            dpi_jump(getattr(p, f"Igain_{name}"), getattr(p, f"Itau_{name}"), p.Iscale, t_pulse, tau)
+            for name, tau in zip(SYNAPSES, taus.values())
+        )
+    )
     tau_ahp = tau_from_itau(p.Itau_ahp, p.C_ahp, kappa, p.Ut)
     t_pulse_ahp = pulse_width(p.Ipulse_ahp, p.C_pulse_ahp, p.Vth)
+    t_ref = pulse_width(p.Iref, p.C_ref, p.Vth)
     Ig = p.Igain_mem
     return DynapseCoeffs(
         Io=p.Io,
@@ -151,20 +220,36 @@ def dynapse_derive(p: DynapseParams, dt: float) -> DynapseCoeffs:
         fb_exp=kappa / (kappa + 1.0),
         Idc=p.Idc,
         If_nmda=p.If_nmda,
-        inv_tau_syn=tuple(inv_tau_syn),
-        syn_jump=tuple(syn_jump),
-        syn_decay=tuple(syn_decay),
+        inv_tau_syn=jax.tree.map(lambda tau: 1.0 / tau, taus),
+        syn_jump=jumps,
+        syn_decay=jax.tree.map(lambda tau: jnp.exp(-dt / tau), taus),
         inv_tau_ahp=1.0 / tau_ahp,
-        ahp_jump=p.Igain_ahp / p.Itau_ahp * p.Iw_ahp * -jnp.expm1(-t_pulse_ahp / tau_ahp),
+        ahp_jump=dpi_jump(p.Igain_ahp, p.Itau_ahp, p.Iw_ahp, t_pulse_ahp, tau_ahp),
         ahp_decay=jnp.exp(-dt / tau_ahp),
-        t_ref=pulse_width(p.Iref, p.C_ref, p.Vth),
+        t_ref=t_ref,
+        short_refractory=_any_short(p, t_ref, dt),
         Ispkthr=p.Ispkthr,
         Ireset=p.Ireset,
         u_reset=jnp.log(p.Ireset / p.Io),
         u_thr=jnp.log(p.Ispkthr / p.Io),
         z_thr=p.Ispkthr + Ig * jnp.log(p.Ispkthr / p.Io),
         vmem_scale=p.Ut / kappa,
+        dt=float(dt),
+        method=method,
+        multi_spike=bool(multi_spike),
+        max_spikes_per_dt=float(max_spikes_per_dt),
     )
+
+
+
+def _any_short(p: DynapseParams, t_ref, dt: float):
+    """Whether some refractory period ends inside a step: a Python bool when the parameters are
+    known (then only one reset variant is traced), else a traced bool for ``lax.cond``."""
+    leaves = (p.Iref, p.C_ref, p.Vth)
+    if all(is_concrete(leaf) for leaf in leaves):
+        t_ref_known = np.asarray(pulse_width(*(np.asarray(leaf) for leaf in leaves)))
+        return bool(np.any(t_ref_known < dt * (1 - _T_REF_RTOL)))
+    return jnp.any(t_ref < dt * (1 - _T_REF_RTOL))
 
 
 def dynapse_init_state(p: DynapseParams) -> DynapseState:
@@ -173,7 +258,7 @@ def dynapse_init_state(p: DynapseParams) -> DynapseState:
     return DynapseState(imem=io, iampa=io, inmda=io, igaba=io, ishunt=io, iahp=io, t_ref=jnp.zeros_like(io))
 
 
-def z_from_imem(c: DynapseCoeffs, imem: Array) -> Array:
+def z_from_imem(c: DynapseCoeffs, imem: Float[Array, " n"]) -> Float[Array, " n"]:
     r"""$z = I_{mem} + I_g \ln(I_{mem}/I_o)$."""
     return imem + c.Igain * jnp.log(imem / c.Io)
 
@@ -194,77 +279,44 @@ def _solve_u(z, Io, Ig):
     return jnp.maximum(u, 0.0)
 
 
-def _implicit_du(z, Io, Ig, u, dz, dIo, dIg):
-    e = Io * jnp.exp(u)
-    # Implicit derivative of Io e^u + Ig u = z: (e + Ig) du = dz - e/Io dIo - u dIg.
-    du = (dz - e / Io * dIo - u * dIg) / (e + Ig)
-    return jnp.where(z > Io, du, 0.0)
-
-
 @_solve_u.defjvp
 def _solve_u_jvp(primals, tangents):
     z, Io, Ig = primals
-    u = _solve_u(z, Io, Ig)
-    return u, _implicit_du(z, Io, Ig, u, *tangents)
+    dz, dIo, dIg = tangents
+    # Marked here too: the tangent reads this u, so it is the value ReplayAdjoint must keep
+    # (otherwise the backward pass would solve again to get it).
+    u = mark_root(_solve_u(z, Io, Ig))
+    e = Io * jnp.exp(u)
+    # Implicit derivative of Io e^u + Ig u = z: (e + Ig) du = dz - e/Io dIo - u dIg.
+    du = (dz - e / Io * dIo - u * dIg) / (e + Ig)
+    return u, jnp.where(z > Io, du, 0.0)
 
 
-@jax.custom_jvp
-def _known_u(z, Io, Ig, u):
-    # The root of Io e^u + Ig u = z, already found (by the forward pass); only its derivative is
-    # computed here.
-    return u
+def imem_from_z(c: DynapseCoeffs, z: Float[Array, " n"]) -> tuple[Float[Array, " n"], Float[Array, " n"]]:
+    """Membrane current (A) and $u = \\ln(I_{mem}/I_o)$ from $z$ (floored at ``Io``).
 
-
-@_known_u.defjvp
-def _known_u_jvp(primals, tangents):
-    z, Io, Ig, u = primals
-    return u, _implicit_du(z, Io, Ig, u, *tangents[:3])
-
-
-class Solves:
-    r"""The membrane-current solves of one step: recorded, or replayed.
-
-    A step run with ``Solves()`` records every $u = \ln(I_{mem}/I_o)$ it solves for
-    (``.recorded``); run again with ``Solves(recorded)`` on the same inputs it takes those
-    values instead of solving again, with the same derivative (the implicit-function rule).
-    This is what makes the hand-written VJP of :class:`DynapSim` cheap: its backward pass
-    replays the step without the Halley iterations. (Spike times are not recorded: the
-    replay finds the same ones from the same values, at the cost of a few operations.)
+    $u$ is marked as a root solve (:func:`spikax.mark_root`): :class:`spikax.ReplayAdjoint`
+    keeps it instead of repeating the Halley iterations in the backward pass.
     """
-
-    def __init__(self, recorded=None):
-        self.replay = None if recorded is None else list(recorded)
-        self.recorded = []
-
-    def imem_from_z(self, c: "DynapseCoeffs", z: Array) -> tuple[Array, Array]:
-        if self.replay is None:
-            imem, u = imem_from_z(c, z)
-            self.recorded.append(lax.stop_gradient(u))
-            return imem, u
-        u = _known_u(z, c.Io, c.Igain, lax.stop_gradient(self.replay.pop(0)))
-        return c.Io * jnp.exp(u), u
-
-
-def imem_from_z(c: DynapseCoeffs, z: Array) -> tuple[Array, Array]:
-    """Membrane current (A) and $u = \\ln(I_{mem}/I_o)$ from $z$ (floored at ``Io``)."""
-    u = _solve_u(z, c.Io, c.Igain)
+    u = mark_root(_solve_u(z, c.Io, c.Igain))
     return c.Io * jnp.exp(u), u
 
 
-def vmem_from_imem(c: DynapseCoeffs, imem: Array) -> Array:
+def vmem_from_imem(c: DynapseCoeffs, imem: Float[Array, "*time n"]) -> Float[Array, "*time n"]:
     r"""Membrane voltage $V_{mem} = \frac{U_T}{\kappa}\ln(I_{mem}/I_o)$ in V."""
     return c.vmem_scale * jnp.log(imem / c.Io)
 
 
-def membrane_rhs(c: DynapseCoeffs, imem: Array, u: Array, isyn: Synapses, iahp: Array) -> Array:
+def membrane_rhs(
+    c: DynapseCoeffs, imem: Float[Array, " n"], u: Float[Array, " n"], isyn: Synapses, iahp: Float[Array, " n"]
+) -> Float[Array, " n"]:
     r"""The right-hand side of the DPI neuron equation (A), i.e. $\tau\,dz/dt$.
 
-    ``isyn``: the four synaptic currents (AMPA, NMDA, GABA, SHUNT); ``u = ln(imem/Io)``.
+    ``isyn``: the four synaptic currents; ``u = ln(imem/Io)``.
     """
-    i_ampa, i_nmda, i_gaba, i_shunt = isyn
-    nmda = i_nmda / (1.0 + c.If_nmda / imem)
-    i_in = jnp.maximum(c.Idc + i_ampa + nmda - i_shunt, 0.0)
-    leak = iahp + i_gaba
+    nmda = isyn.nmda / (1.0 + c.If_nmda / imem)
+    i_in = jnp.maximum(c.Idc + isyn.ampa + nmda - isyn.shunt, 0.0)
+    leak = iahp + isyn.gaba
     i_inf = c.gain * (i_in - leak - c.Itau)
     i_fb = c.Io * jnp.exp(c.fb_exp * u)
     feedback = i_fb / c.Itau * (imem + c.Igain)
@@ -281,7 +333,7 @@ def _dzdt(c, z, imem, u, syn, ahp):
     return jnp.where((z <= c.Io) & (r < 0), 0.0, r)
 
 
-def _segment(c, imem0, u0, t0, t1, inputs_at, method, solves):
+def _segment(c, imem0, u0, t0, t1, inputs_at):
     """Integrate z from t0 to t1 (per neuron, inside one step); returns z(t0), z(t1), dz/dt(t0).
 
     The segment starts from a known membrane current ``imem0`` (``u0 = ln(imem0/Io)``), so its
@@ -291,23 +343,23 @@ def _segment(c, imem0, u0, t0, t1, inputs_at, method, solves):
     z0 = imem0 + c.Igain * u0
 
     def stage(z, t):
-        imem, u = solves.imem_from_z(c, z)
+        imem, u = imem_from_z(c, z)
         return _dzdt(c, z, imem, u, *inputs_at(t))
 
     k1 = _dzdt(c, z0, imem0, u0, *inputs_at(t0))
-    if method == "heun":
+    if c.method == "heun":
         k2 = stage(z0 + h * k1, t1)
         z1 = z0 + 0.5 * h * (k1 + k2)
-    elif method == "rk4":
+    elif c.method == "rk4":
         tm = t0 + 0.5 * h
         k2 = stage(z0 + 0.5 * h * k1, tm)
         k3 = stage(z0 + 0.5 * h * k2, tm)
         k4 = stage(z0 + h * k3, t1)
         z1 = z0 + h / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
-    elif method == "euler":
+    elif c.method == "euler":
         z1 = z0 + h * k1
     else:  # pragma: no cover - checked by the module
-        raise ValueError(f"unknown integration method {method!r}")
+        raise ValueError(f"unknown integration method {c.method!r}")
     return z0, jnp.maximum(z1, c.Io), k1
 
 
@@ -344,13 +396,13 @@ def _relu_spike_jvp(primals, tangents):
 
 def dynapse_spike(
     c: DynapseCoeffs,
-    imem_end: Array,
-    u_end: Array,
+    imem_end: Float[Array, " n"],
+    u_end: Float[Array, " n"],
     *,
     spike_fn: Optional[AbstractSurrogate],
     multi_spike: bool,
     max_spikes_per_dt: float,
-) -> Array:
+) -> Float[Array, " n"]:
     r"""Spike output from the step-end membrane current (before any reset), with its surrogate.
 
     Forward: 1 where $I_{mem}$ reached ``Ispkthr`` (binary), or
@@ -372,97 +424,110 @@ def dynapse_spike(
     return count + (surrogate - lax.stop_gradient(surrogate))
 
 
-def dynapse_step(
-    c: DynapseCoeffs,
-    state: DynapseState,
-    x: Synapses,
-    *,
-    dt: float,
-    method: str = "heun",
-    spike_fn: Optional[AbstractSurrogate] = None,
-    multi_spike: bool = False,
-    max_spikes_per_dt: float = 2.0**16,
-    resume_in_step: bool = True,
-    solves: Optional[Solves] = None,
-) -> tuple[DynapseState, Float[Array, " n"], Float[Array, " n"]]:
-    """One step of ``dt`` seconds.
+def dynapse_charge(c: DynapseCoeffs, state: DynapseState, x: Synapses) -> DynapseCharged:
+    """The charge stage: every synapse takes its input and decays, the membrane integrates.
 
-    ``x``: the input of the step, four ``(n,)`` arrays (AMPA, NMDA, GABA, SHUNT) of weighted
-    spike counts >= 0, ``None`` where a synapse type gets no input.
-
-    ``resume_in_step=False`` skips integrating after a refractory period that ends inside the
-    step, which cannot happen when every ``t_ref >= dt`` (the default chip set-up): it saves a
-    second integration per step.
-
-    Gradients: the timing of spikes inside the step and of refractory periods is treated as a
-    constant (a detached reset, in surrogate-gradient terms); everything else is differentiated.
-
-    ``solves``: a :class:`Solves` that records (or replays) the step's root solves; a fresh
-    one by default.
-
-    Returns ``(state, spikes, imem_end)``; ``imem_end`` is the membrane current at the end of
-    the step before any reset (what the surrogate sees).
+    ``x``: the step's input, weighted spike counts >= 0 per synapse type (``None`` where a type
+    gets no input). A refractory period pending at the start holds the membrane at reset until
+    it ends; the integration runs from there to the end of the step (one Heun or RK4 step).
     """
-    solves = Solves() if solves is None else solves
     io = c.Io
-    syn0 = tuple(i if xk is None else i + jump * xk for i, jump, xk in zip(state.isyn, c.syn_jump, x))
-    syn_end = tuple(jnp.maximum(io, i * d) for i, d in zip(syn0, c.syn_decay))
+    syn_start = Synapses(
+        *(
+            i if xk is None else i + jump * xk
+            for i, jump, xk in zip(state.isyn.values(), c.syn_jump.values(), x.values())
+        )
+    )
+    syn_end = jax.tree.map(lambda i, d: jnp.maximum(io, i * d), syn_start, c.syn_decay)
     ahp_end = jnp.maximum(io, state.iahp * c.ahp_decay)
-    dt_arr = jnp.full_like(io, dt)
+    end = jnp.full_like(io, c.dt)
 
-    def syn_at(t):
-        # At the step end the decay factors are precomputed.
-        return syn_end if t is dt_arr else tuple(_decayed(c, i, k, t) for i, k in zip(syn0, c.inv_tau_syn))
+    def inputs_at(t):
+        # At the step end the decays are precomputed (``end`` is passed by identity).
+        if t is end:
+            return syn_end, ahp_end
+        syn = jax.tree.map(lambda i, k: _decayed(c, i, k, t), syn_start, c.inv_tau_syn)
+        return syn, _decayed(c, state.iahp, c.inv_tau_ahp, t)
 
-    def inputs_before_spike(t):
-        return syn_at(t), ahp_end if t is dt_arr else _decayed(c, state.iahp, c.inv_tau_ahp, t)
-
-    # Refractory at the start of the step: the membrane is held at reset until `start`.
     # Timing of resets and refractory periods is bookkeeping for the gradient: detached (as a
     # detached reset in surrogate-gradient training), which also halves the backward pass.
-    start = lax.stop_gradient(jnp.minimum(state.t_ref, dt))
+    start = lax.stop_gradient(jnp.minimum(state.t_ref, c.dt))
     imem_start = jnp.where(state.t_ref > 0, c.Ireset, state.imem)
-    u_start = jnp.log(imem_start / io)
-    z_start, z_end, slope0 = _segment(c, imem_start, u_start, start, dt_arr, inputs_before_spike, method, solves)
-    imem_end, u_end = solves.imem_from_z(c, z_end)
-    spikes = dynapse_spike(
-        c, imem_end, u_end, spike_fn=spike_fn, multi_spike=multi_spike, max_spikes_per_dt=max_spikes_per_dt
+    z_start, z_end, slope = _segment(c, imem_start, jnp.log(imem_start / io), start, end, inputs_at)
+    imem_end, u_end = imem_from_z(c, z_end)
+    return DynapseCharged(
+        imem=imem_end, u=u_end, z_start=z_start, z_end=z_end, slope=slope, start=start,
+        syn_start=syn_start, syn_end=syn_end, iahp_start=state.iahp, iahp_end=ahp_end, t_ref=state.t_ref,
     )
-    crossed = lax.stop_gradient(spikes) > 0
 
-    if multi_spike:
+
+def dynapse_fire(
+    c: DynapseCoeffs, h: DynapseCharged, spike_fn: Optional[AbstractSurrogate] = None
+) -> Float[Array, " n"]:
+    """The fire stage: :func:`dynapse_spike` of the step-end membrane current."""
+    return dynapse_spike(
+        c, h.imem, h.u, spike_fn=spike_fn, multi_spike=c.multi_spike, max_spikes_per_dt=c.max_spikes_per_dt
+    )
+
+
+def dynapse_reset(c: DynapseCoeffs, h: DynapseCharged, spikes: Float[Array, " n"]) -> DynapseState:
+    """The reset stage: where a neuron fired, reset at the located crossing and start the refractory period.
+
+    At the crossing time $t^*$ the membrane resets to ``Ireset`` and the AHP jumps; the
+    refractory period runs from $t^*$. Where it ends inside the step, the integration resumes
+    for the rest of the step. That second integration is only run when some ``t_ref < dt``,
+    decided from the coefficients (a ``lax.cond`` around the whole stage, so each branch stays
+    one fused computation): the choice always follows the parameters the model runs with.
+    """
+    if c.multi_spike:
+        return _reset(c, h, spikes, resume=False)
+    if isinstance(c.short_refractory, bool) or is_concrete(c.short_refractory):
+        # Parameters known (an eager call, or a model closed over by jit): decide here rather
+        # than trace both branches.
+        return _reset(c, h, spikes, resume=bool(c.short_refractory))
+    return lax.cond(
+        c.short_refractory,
+        lambda h, s: _reset(c, h, s, resume=True),
+        lambda h, s: _reset(c, h, s, resume=False),
+        h,
+        spikes,
+    )
+
+
+def _reset(c: DynapseCoeffs, h: DynapseCharged, spikes: Array, *, resume: bool) -> DynapseState:
+    io, dt = c.Io, c.dt
+    end = jnp.full_like(io, dt)
+    crossed = lax.stop_gradient(spikes) > 0
+    if c.multi_spike:
         # Training aid: the spike (or spikes) happen at the end of the step.
-        t_spike = dt_arr
+        t_spike = end
         n_events = lax.stop_gradient(spikes)
     else:
-        frac = _crossing_fraction(z_start, slope0, z_end, c.z_thr, dt - start)
-        t_spike = lax.stop_gradient(start + frac * (dt - start))
+        frac = _crossing_fraction(h.z_start, h.slope, h.z_end, c.z_thr, dt - h.start)
+        t_spike = lax.stop_gradient(h.start + frac * (dt - h.start))
         n_events = 1.0
     # One exponential for both sides of the spike: e^{-(dt - t*)/tau} and, from the precomputed
     # e^{-dt/tau}, e^{-t*/tau} = e^{-dt/tau} / e^{-(dt - t*)/tau} (exact; both vanish together
     # when tau << dt, hence the guard).
     ahp_after = jnp.exp(-(dt - t_spike) * c.inv_tau_ahp)
     ahp_before = c.ahp_decay / jnp.maximum(ahp_after, jnp.finfo(ahp_after.dtype).tiny)
-    ahp_at_spike = jnp.maximum(io, state.iahp * ahp_before) + n_events * c.ahp_jump
-    resume = t_spike + c.t_ref
+    ahp_at_spike = jnp.maximum(io, h.iahp_start * ahp_before) + n_events * c.ahp_jump
+    t_resume = t_spike + c.t_ref
     imem_after = c.Ireset
-    if resume_in_step and not multi_spike:
+    if resume:
         # A refractory period that ends inside the step resumes integration until its end.
-        def inputs_after_spike(t):
-            return syn_at(t), _decayed(c, ahp_at_spike, c.inv_tau_ahp, t - t_spike)
+        def inputs_at(t):
+            syn = h.syn_end if t is end else jax.tree.map(lambda i, k: _decayed(c, i, k, t), h.syn_start, c.inv_tau_syn)
+            return syn, _decayed(c, ahp_at_spike, c.inv_tau_ahp, t - t_spike)
 
-        _, z_resumed, _ = _segment(
-            c, c.Ireset, c.u_reset, jnp.minimum(resume, dt_arr), dt_arr, inputs_after_spike, method, solves
-        )
-        imem_after = jnp.where(resume < dt, solves.imem_from_z(c, z_resumed)[0], c.Ireset)
-
-    new = DynapseState(
-        imem=jnp.where(crossed, imem_after, imem_end),
-        iampa=syn_end[0],
-        inmda=syn_end[1],
-        igaba=syn_end[2],
-        ishunt=syn_end[3],
-        iahp=jnp.where(crossed, jnp.maximum(io, ahp_at_spike * ahp_after), ahp_end),
-        t_ref=jnp.where(crossed, jnp.maximum(resume - dt, 0.0), jnp.maximum(state.t_ref - dt, 0.0)),
+        _, z_resumed, _ = _segment(c, c.Ireset, c.u_reset, jnp.minimum(t_resume, end), end, inputs_at)
+        imem_after = jnp.where(t_resume < dt, imem_from_z(c, z_resumed)[0], c.Ireset)
+    return DynapseState(
+        imem=jnp.where(crossed, imem_after, h.imem),
+        iampa=h.syn_end.ampa,
+        inmda=h.syn_end.nmda,
+        igaba=h.syn_end.gaba,
+        ishunt=h.syn_end.shunt,
+        iahp=jnp.where(crossed, jnp.maximum(io, ahp_at_spike * ahp_after), h.iahp_end),
+        t_ref=jnp.where(crossed, jnp.maximum(t_resume - dt, 0.0), jnp.maximum(h.t_ref - dt, 0.0)),
     )
-    return new, spikes, imem_end

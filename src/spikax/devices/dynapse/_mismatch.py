@@ -14,7 +14,8 @@ value so that a large ``percent`` cannot produce non-physical negative currents.
 
 from __future__ import annotations
 
-from typing import Iterable, Optional, Union
+from collections.abc import Iterable
+from typing import Optional, Union
 
 import equinox as eqx
 import jax

@@ -1,0 +1,1 @@
+"""Exchange with other tools: :mod:`spikax.interop.nir` (the Neuromorphic Intermediate Representation)."""
