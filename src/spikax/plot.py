@@ -13,6 +13,7 @@ from typing import Optional
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 __all__ = ["dynapse_spike_function", "heatmap", "membrane", "raster", "traces", "twin"]
 
@@ -60,6 +61,7 @@ def raster(
     ax.scatter(t_idx * dt, ch, s=sizes**2, c=color, marker="|", linewidths=1.0)
     ax.set_xlim(0, s.shape[0] * dt)
     ax.set_ylim(-0.5, s.shape[1] - 0.5)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # channels are whole numbers
     ax.set_xlabel("time (s)")
     ax.set_ylabel(ylabel)
     if title:
@@ -104,7 +106,7 @@ def traces(
     ax.set_xlabel("time (s)")
     ax.set_ylabel(ylabel + (" (staggered)" if stagger else ""))
     if labels is not None or 1 < n <= 8:
-        ax.legend(fontsize="small", loc="upper right")
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     if title:
         ax.set_title(title)
     return fig
@@ -127,6 +129,7 @@ def heatmap(
         extent=(0, v.shape[0] * dt, -0.5, v.shape[1] - 0.5),
     )
     fig.colorbar(im, ax=ax, label=label)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("time (s)")
     ax.set_ylabel("neuron")
     if title:
@@ -170,7 +173,7 @@ def membrane(
     ax.set_xlim(0, v.shape[0] * dt)
     ax.set_xlabel("time (s)")
     ax.set_ylabel(v_label)
-    ax.legend(fontsize="small", loc="upper right")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     if title:
         axes[0].set_title(title)
     return fig

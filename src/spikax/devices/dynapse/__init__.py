@@ -24,6 +24,7 @@ from ._dynamics import dynapse_reset as dynapse_reset
 from ._dynamics import dynapse_spike as dynapse_spike
 from ._dynamics import imem_from_z as imem_from_z
 from ._dynamics import membrane_rhs as membrane_rhs
+from ._dynamics import short_refractory as short_refractory
 from ._dynamics import vmem_from_imem as vmem_from_imem
 from ._dynamics import z_from_imem as z_from_imem
 from ._mismatch import DEFAULT_MISMATCH as DEFAULT_MISMATCH

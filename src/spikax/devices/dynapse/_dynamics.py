@@ -82,6 +82,7 @@ __all__ = [
     "dynapse_spike",
     "imem_from_z",
     "membrane_rhs",
+    "short_refractory",
     "vmem_from_imem",
     "z_from_imem",
 ]
@@ -227,7 +228,7 @@ def dynapse_derive(
         ahp_jump=dpi_jump(p.Igain_ahp, p.Itau_ahp, p.Iw_ahp, t_pulse_ahp, tau_ahp),
         ahp_decay=jnp.exp(-dt / tau_ahp),
         t_ref=t_ref,
-        short_refractory=_any_short(p, t_ref, dt),
+        short_refractory=short_refractory(p, dt),
         Ispkthr=p.Ispkthr,
         Ireset=p.Ireset,
         u_reset=jnp.log(p.Ireset / p.Io),
@@ -242,14 +243,15 @@ def dynapse_derive(
 
 
 
-def _any_short(p: DynapseParams, t_ref, dt: float):
-    """Whether some refractory period ends inside a step: a Python bool when the parameters are
-    known (then only one reset variant is traced), else a traced bool for ``lax.cond``."""
+def short_refractory(p: DynapseParams, dt: float):
+    """Whether some refractory period $t_{ref} = V_{th} C_{ref}/I_{ref}$ ends inside a step of
+    ``dt``: a Python bool when the parameters are known (then only one reset variant is traced),
+    else a traced bool for ``lax.cond``."""
     leaves = (p.Iref, p.C_ref, p.Vth)
     if all(is_concrete(leaf) for leaf in leaves):
-        t_ref_known = np.asarray(pulse_width(*(np.asarray(leaf) for leaf in leaves)))
-        return bool(np.any(t_ref_known < dt * (1 - _T_REF_RTOL)))
-    return jnp.any(t_ref < dt * (1 - _T_REF_RTOL))
+        t_ref = pulse_width(*(np.asarray(leaf) for leaf in leaves))
+        return bool(np.any(t_ref < dt * (1 - _T_REF_RTOL)))
+    return jnp.any(pulse_width(*leaves) < dt * (1 - _T_REF_RTOL))
 
 
 def dynapse_init_state(p: DynapseParams) -> DynapseState:

@@ -18,7 +18,6 @@ from ...layers._linear import kaiming_uniform
 from ...surrogate import DEFAULT_MAX_SPIKES_PER_DT
 from ._circuit import N_SYNAPSE_TYPES, SYNAPSES, DynapseParams, Synapses
 from ._dynamics import (
-    _T_REF_RTOL,
     METHODS,
     DynapseState,
     dynapse_charge,
@@ -26,6 +25,7 @@ from ._dynamics import (
     dynapse_fire,
     dynapse_init_state,
     dynapse_reset,
+    short_refractory,
     vmem_from_imem,
 )
 from ._translate import pulse_width
@@ -113,10 +113,10 @@ class DynapSim(AbstractNeuron):
         if not isinstance(adjoint, AbstractAdjoint):
             raise TypeError(f"`adjoint` must be a spikax adjoint (e.g. sx.ReplayAdjoint()), got {adjoint!r}")
         params.check()
-        t_ref = pulse_width(params.Iref, params.C_ref, params.Vth)
-        if is_concrete(t_ref) and np.min(np.asarray(t_ref)) < self.dt * (1 - _T_REF_RTOL):
+        if short_refractory(params, self.dt) is True:
+            t_ref = np.min(np.asarray(pulse_width(params.Iref, params.C_ref, params.Vth)))
             warnings.warn(
-                f"the refractory period ({np.min(np.asarray(t_ref)):.3g} s) is shorter than dt ({self.dt:g} s): "
+                f"the refractory period ({t_ref:.3g} s) is shorter than dt ({self.dt:g} s): "
                 "a second spike inside one step is reported in the next step; reduce dt",
                 UserWarning,
                 stacklevel=2,
