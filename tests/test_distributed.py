@@ -15,11 +15,9 @@ SCRIPT = """
 import jax, jax.numpy as jnp, numpy as np, equinox as eqx
 import spikax as sx
 from spikax import distributed
-from spikax.devices import dynapse as dx
 assert len(jax.devices()) == 2, jax.devices()
 xs = (jax.random.uniform(jax.random.key(0), (4, 120, 3)) < 0.1).astype(jnp.float32)
-layer = dx.DynapseLinear.create(3, 2, key=jax.random.key(1), scale=4.0)
-net = sx.Sequential(layer, dx.DynapSim.create(2, Idc=1e-9))
+net = sx.Sequential(sx.Linear.create(3, 2, key=jax.random.key(1)), sx.LIF.create(2, v_threshold=0.05))
 run = eqx.filter_jit(lambda m, x: jax.vmap(lambda s: m(s)[0])(x))
 sharded = distributed.shard_batch(xs)
 assert len(sharded.sharding.device_set) == 2
@@ -41,14 +39,11 @@ def test_a_sharded_batch_gives_the_same_spikes_on_two_devices(tmp_path):
     import equinox as eqx
     import jax.numpy as jnp
 
-    from spikax.devices import dynapse as dx
-
     out = tmp_path / "two.npy"
     env = dict(os.environ, XLA_FLAGS=sx.distributed.host_device_flag(2), JAX_PLATFORMS="cpu")
     subprocess.run([sys.executable, "-c", SCRIPT.format(out=out)], check=True, cwd=REPO, env=env)
     xs = (jax.random.uniform(jax.random.key(0), (4, 120, 3)) < 0.1).astype(jnp.float32)
-    layer = dx.DynapseLinear.create(3, 2, key=jax.random.key(1), scale=4.0)
-    net = sx.Sequential(layer, dx.DynapSim.create(2, Idc=1e-9))
+    net = sx.Sequential(sx.Linear.create(3, 2, key=jax.random.key(1)), sx.LIF.create(2, v_threshold=0.05))
     one = eqx.filter_jit(lambda m, x: jax.vmap(lambda s: m(s)[0])(x))(net, xs)
     two = np.load(out)
     assert float(np.sum(two)) > 0
