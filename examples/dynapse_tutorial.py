@@ -21,17 +21,23 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 import spikax as sx
 from spikax.devices import dynapse as dx
+
+#: The simulation step (s). DynapSim works in seconds; 1 ms is its default and the longest step
+#: that resolves its 1 ms refractory period (one spike per step at most).
+DT = 1e-3
 
 
 def section(title):
     print(f"\n== {title}")
 
 
-def rate(spikes, dt=1e-3):
-    return float(np.asarray(spikes).sum(0).mean() / (spikes.shape[0] * dt))
+def rate(spikes):
+    """Mean firing rate (Hz) of ``(T, n)`` spikes at step DT."""
+    return float(np.asarray(spikes).sum(0).mean() / (spikes.shape[0] * DT))
 
 
 def circuit():
@@ -51,21 +57,23 @@ def circuit():
 
 def single_neuron(out: Path):
     section("2. one neuron behind one weight")
-    x = sx.encode.poisson(20.0, duration=1.0, n_channels=1, key=jax.random.key(0))
-    net = sx.Sequential(dx.DynapseLinear([[0.1]]), dx.DynapSim.create(1))
+    x = sx.encode.poisson(20.0, duration=1.0, dt=DT, n_channels=1, key=jax.random.key(0))
+    net = sx.Sequential(dx.DynapseLinear([[0.1]]), dx.DynapSim.create(1, dt=DT))
     spikes, _, rec = net(x, record=True)
     r = rec[1]
     print(f"{int(x.sum())} input spikes -> {int(spikes.sum())} output spikes")
-    fig = sx.plot.twin(r["vmem"][:, 0], r["iampa"][:, 0], left_label="Vmem (V)", right_label="I_ampa (A)",
+    fig = sx.plot.twin(r["vmem"][:, 0], r["iampa"][:, 0], dt=DT, left_label="Vmem (V)", right_label="I_ampa (A)",
                        right_log=True, spikes=spikes[:, 0], title="one neuron, weight 0.1, 20 Hz Poisson input")
     fig.savefig(out / "single_neuron.png", dpi=110)
+    return fig
 
 
 def fi_curve(out: Path):
     section("3. the f-I curve")
     idc = np.logspace(-11.2, -8, 14)
-    spikes, _, _ = dx.DynapSim.create(len(idc), Idc=idc)(jnp.zeros((2000, len(idc), 4)))
-    rates = np.asarray(spikes.sum(0)) / 2.0
+    steps = int(round(2.0 / DT))
+    spikes, _, _ = dx.DynapSim.create(len(idc), dt=DT, Idc=idc)(jnp.zeros((steps, len(idc), 4)))
+    rates = np.asarray(spikes.sum(0)) / (steps * DT)
     for i, r in zip(idc, rates):
         print(f"  Idc = {i:.2e} A -> {r:6.1f} Hz")
     fig = Figure(figsize=(5, 3.5), layout="constrained")
@@ -75,27 +83,30 @@ def fi_curve(out: Path):
     ax.set_ylabel("rate (Hz)")
     ax.set_title("f-I curve")
     fig.savefig(out / "fi_curve.png", dpi=110)
+    return fig
 
 
 def adaptation(out: Path):
     section("4. spike-frequency adaptation")
-    itau = dx.itau_from_tau(0.5, dx.DEFAULTS["C_ahp"], 0.705, 0.025)
-    model = dx.DynapSim.create(2, Idc=1e-9, Itau_ahp=itau, Igain_ahp=10 * itau, Iw_ahp=[5e-13, 1e-7])
-    spikes, _, rec = model(jnp.zeros((1000, 2, 4)), record=True)
+    d = dx.DEFAULTS
+    itau = dx.itau_from_tau(0.5, d["C_ahp"], dx.kappa_mean(d["kappa_n"], d["kappa_p"]), d["Ut"])
+    model = dx.DynapSim.create(2, dt=DT, Idc=1e-9, Itau_ahp=itau, Igain_ahp=10 * itau, Iw_ahp=[5e-13, 1e-7])
+    spikes, _, rec = model(jnp.zeros((int(round(1.0 / DT)), 2, 4)), record=True)
     for j, label in enumerate(("no AHP", "AHP")):
-        isi = np.diff(np.nonzero(np.asarray(spikes[:, j]))[0])
+        isi = np.round(np.diff(np.nonzero(np.asarray(spikes[:, j]))[0]) * DT * 1e3).astype(int)  # ms
         print(f"  {label:<7}: {int(spikes[:, j].sum()):3d} spikes, first intervals {isi[:3]} ms, last {isi[-3:]} ms")
-    fig = sx.plot.traces(np.asarray(rec["iahp"]) * 1e12, ylabel="I_ahp (pA)", labels=["no AHP", "AHP"],
+    fig = sx.plot.traces(np.asarray(rec["iahp"]) * 1e12, dt=DT, ylabel="I_ahp (pA)", labels=["no AHP", "AHP"],
                          title="adaptation current")
     fig.savefig(out / "adaptation.png", dpi=110)
+    return fig
 
 
 def nmda_gating():
     section("5. NMDA gating")
-    xs = np.zeros((1000, 2, 4))
-    xs[::4, :, 1] = 1.0  # 250 Hz onto NMDA
+    xs = np.zeros((int(round(1.0 / DT)), 2, 4))
+    xs[:: int(round(4e-3 / DT)), :, 1] = 1.0  # 250 Hz onto NMDA
     for idc in (1e-11, 4e-11):
-        spikes, _, _ = dx.DynapSim.create(2, Idc=idc, If_nmda=[5e-13, 3e-8])(jnp.asarray(xs))
+        spikes, _, _ = dx.DynapSim.create(2, dt=DT, Idc=idc, If_nmda=[5e-13, 3e-8])(jnp.asarray(xs))
         print(f"  Idc = {idc:.0e} A: gate open (If = Io) {rate(spikes[:, :1]):5.1f} Hz, "
               f"gate at If = 30 nA {rate(spikes[:, 1:]):5.1f} Hz")
 
@@ -106,10 +117,11 @@ def inhibition():
     print("  GABA adds to the leak (it enters I_mem_inf and the I_mem I_gaba / I_tau term);")
     print("  SHUNT subtracts from the input current only, so it is the gentler of the two:")
     for w in (0.0, 0.002, 0.005, 0.01, 0.02, 0.05):
-        xs = np.zeros((1000, 2, 4))
-        xs[::5, 0, 2] = w
-        xs[::5, 1, 3] = w
-        r = np.asarray(dx.DynapSim.create(2, Idc=1e-10)(jnp.asarray(xs))[0].sum(0))
+        xs = np.zeros((int(round(1.0 / DT)), 2, 4))
+        every = int(round(5e-3 / DT))  # 200 Hz
+        xs[::every, 0, 2] = w
+        xs[::every, 1, 3] = w
+        r = np.asarray(dx.DynapSim.create(2, dt=DT, Idc=1e-10)(jnp.asarray(xs))[0].sum(0)) / (xs.shape[0] * DT)
         print(f"  w = {w:<5g}: GABA {r[0]:3.0f} Hz, SHUNT {r[1]:3.0f} Hz")
 
 
@@ -118,14 +130,26 @@ def mismatch(out: Path):
     nominal = dx.DynapseParams.default(8, Idc=1e-9)
     keys = jax.random.split(jax.random.key(42), 10)
     chips = jax.vmap(lambda k: dx.apply_mismatch(k, nominal, 10.0))(keys)
-    rates = jax.vmap(lambda p: dx.DynapSim(p)(jnp.zeros((1000, 8, 4)))[0].sum(0))(chips)
-    rates = np.asarray(rates)
-    print(f"  nominal neuron: {float(dx.DynapSim.create(1, Idc=1e-9)(jnp.zeros((1000, 1, 4)))[0].sum()):.0f} Hz; "
-          f"10 chips x 8 neurons at 10 % mismatch: {rates.mean():.1f} +- {rates.std():.1f} Hz "
-          f"(min {rates.min():.0f}, max {rates.max():.0f})")
-    fig = sx.plot.heatmap(rates.T, dt=1.0, label="rate (Hz)", title="rate per neuron (rows) and chip (columns)")
-    fig.axes[0].set_xlabel("chip")
+    steps = int(round(1.0 / DT))
+    counts = jax.vmap(lambda p: dx.DynapSim(p, dt=DT)(jnp.zeros((steps, 8, 4)))[0].sum(0))(chips)
+    rates = np.asarray(counts) / (steps * DT)  # (chip, neuron), Hz
+    nominal_rate = float(dx.DynapSim.create(1, dt=DT, Idc=1e-9)(jnp.zeros((steps, 1, 4)))[0].sum()) / (steps * DT)
+    n_chips, n_neurons = rates.shape
+    print(f"  nominal neuron: {nominal_rate:.0f} Hz; {n_chips} chips x {n_neurons} neurons at 10 % mismatch: "
+          f"{rates.mean():.1f} +- {rates.std():.1f} Hz (min {rates.min():.0f}, max {rates.max():.0f})")
+    # A grid of chips and neurons, not a time series (so not sx.plot.heatmap, whose columns are
+    # time steps): one cell per (chip, neuron), centred on its integer ticks.
+    fig = Figure(figsize=(6, 3.5), layout="constrained")
+    ax = fig.add_subplot()
+    im = ax.imshow(rates.T, origin="lower", aspect="auto", interpolation="nearest", cmap="viridis")
+    fig.colorbar(im, ax=ax, label="rate (Hz)")
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    ax.set_xlabel("chip")
+    ax.set_ylabel("neuron")
+    ax.set_title(f"rate per neuron (rows) and chip (columns), nominal {nominal_rate:.0f} Hz")
     fig.savefig(out / "mismatch.png", dpi=110)
+    return rates, fig
 
 
 def main(argv=None):
@@ -135,13 +159,14 @@ def main(argv=None):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     circuit()
-    single_neuron(out)
-    fi_curve(out)
-    adaptation(out)
+    figures = {
+        "single_neuron.png": single_neuron(out), "fi_curve.png": fi_curve(out), "adaptation.png": adaptation(out)
+    }
     nmda_gating()
     inhibition()
-    mismatch(out)
+    rates, figures["mismatch.png"] = mismatch(out)
     print(f"\nfigures in {out.resolve()}/")
+    return {"figures": figures, "mismatch_rates": rates}
 
 
 if __name__ == "__main__":

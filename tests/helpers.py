@@ -37,6 +37,35 @@ class SmoothSigmoid(sx.AbstractSurrogate):
         return jax.nn.sigmoid(self.slope * (v - threshold))
 
 
+#: float32 machine epsilon (2**-23).
+EPS32 = float(np.finfo(np.float32).eps)
+
+
+def assert_close_to_rounding(actual, desired, n_roundings: int = 256):
+    """``|actual - desired| <= n_roundings * eps32 * max|desired|`` elementwise.
+
+    For results that went through matrix products whose summation order differs between the
+    two sides (``vmap`` against a loop, ``jit`` against eager: XLA blocks a batched product
+    differently, and AVX2 and AVX-512 kernels differ again). Each output is then a sum whose
+    terms are as large as the largest output, and every addition may round differently, so the
+    error scales with the largest value, not with the element's own (a small element that is
+    the cancellation of large terms has a large *relative* error). ``n_roundings`` bounds the
+    number of differently rounded operations an output depends on, each off by at most one ulp
+    of the largest term: steps remembered x operations per step. The default 256 is for a few
+    layers with time constants of 5-10 steps and products of up to 8 terms (measured: up to 64
+    between runs split at different steps on an AVX-512 Zen 4). A real error (a lost state, a
+    wrong noise draw, a flipped spike) is 1e-3 or more of the largest value, i.e. > 8000.
+    """
+    actual, desired = np.asarray(actual, np.float64), np.asarray(desired, np.float64)
+    assert actual.shape == desired.shape, f"shapes differ: {actual.shape} vs {desired.shape}"
+    scale = max(float(np.abs(desired).max(initial=0.0)), np.finfo(np.float32).tiny)
+    err = float(np.abs(actual - desired).max(initial=0.0))
+    assert err <= n_roundings * EPS32 * scale, (
+        f"max |difference| = {err:.3g} = {err / (EPS32 * scale):.1f} eps32 * max|desired| "
+        f"(max|desired| = {scale:.4g}); allowed {n_roundings}"
+    )
+
+
 def assert_trees_close(a, b, **kw):
     la, ta = jax.tree.flatten(a)
     lb, tb = jax.tree.flatten(b)

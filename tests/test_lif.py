@@ -8,7 +8,7 @@ import pytest
 from jax.test_util import check_grads
 
 import spikax as sx
-from helpers import SmoothSigmoid, assert_trees_close, python_loop
+from helpers import EPS32, SmoothSigmoid, assert_trees_close, python_loop
 
 
 def closed_form_v(t, x, b, alpha, beta):
@@ -118,6 +118,31 @@ def test_state_continuation(key):
     assert_trees_close(s2, state, rtol=1e-6)
 
 
+def test_a_noisy_run_split_in_two_with_the_same_key_equals_the_unsplit_run(key):
+    # Step t's noise comes from fold_in(key, t) with t counted in the state, so "continue where
+    # it stopped" holds with noise: the same draws, bit for bit, eager and under jit.
+    lif = make_lif(noise_std=0.4)
+    xs = jax.random.uniform(key, (60, 8)) * 0.4
+    k = jax.random.key(3)
+    ys, state, _ = lif(xs, key=k)
+    ys1, s1, _ = lif(xs[:23], key=k)
+    ys2, s2, _ = lif(xs[23:], s1, key=k)
+    assert int(s1.step) == 23 and int(s2.step) == 60
+    np.testing.assert_array_equal(jnp.concatenate([ys1, ys2]), ys)
+    np.testing.assert_array_equal(s2.v, state.v)
+    run = eqx.filter_jit(lambda m, x, s, k: m(x, s, key=k)[1])
+    np.testing.assert_array_equal(run(lif, xs[23:], run(lif, xs[:23], None, k), k).v, state.v)
+    # Stepping one step at a time draws the same noise as the sequence (to an ulp or two: eager
+    # steps round each operation, the compiled loop fuses them).
+    st = lif.init_state()
+    for t in range(5):
+        st, _ = lif.step(st, xs[t], key=k)
+    np.testing.assert_allclose(st.v, lif(xs[:5], key=k)[1].v, rtol=4 * EPS32, atol=4 * EPS32)
+    # ...and the two halves are different draws, not the first half's noise again.
+    _, fresh, _ = lif(xs[23:], jax.tree.map(lambda a: a, s1), key=jax.random.key(4))
+    assert not np.array_equal(fresh.v, state.v)
+
+
 def test_noise_statistics_and_determinism(key):
     sigma, tau, dt = 0.5, 20e-3, 1e-3
     lif = sx.LIF.create(4000, tau_mem=tau, v_threshold=1e6, noise_std=sigma, dt=dt)
@@ -213,3 +238,20 @@ def test_integer_input_and_record_function():
     np.testing.assert_array_equal(spikes, spikes_f)
     assert spikes.dtype == jnp.float32 and rec.shape == (6,)
     np.testing.assert_allclose(rec[-1], state.v.sum() + spikes[-1].sum(), rtol=1e-6)
+
+
+def test_built_inside_jit_from_traced_values(key):
+    # Every parameter may be a tracer when the model is built (a sweep under jit or vmap);
+    # nothing in construction may need its value (noise_std used to be float()-ed).
+    xs = jax.random.uniform(key, (30, 3)) * 0.5
+    k = jax.random.key(1)
+
+    def run(tau, sigma, thr):
+        return sx.LIF.create(3, tau_mem=tau, noise_std=sigma, v_threshold=thr)(xs, key=k)[1].v
+
+    eager = run(15e-3, 0.2, 0.6)
+    np.testing.assert_allclose(jax.jit(run)(15e-3, 0.2, 0.6), eager, rtol=4 * EPS32, atol=4 * EPS32)
+    swept = jax.vmap(run, in_axes=(None, 0, None))(15e-3, jnp.array([0.2, 0.0]), 0.6)
+    np.testing.assert_allclose(swept[0], eager, rtol=4 * EPS32, atol=4 * EPS32)
+    quiet = sx.LIF.create(3, tau_mem=15e-3, v_threshold=0.6)(xs)[1].v
+    np.testing.assert_allclose(swept[1], quiet, rtol=4 * EPS32, atol=4 * EPS32)

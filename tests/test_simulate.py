@@ -67,3 +67,21 @@ def test_pytree_inputs_and_bad_inputs():
         sx.simulate(leaky_step, jnp.zeros(2), None)
     with pytest.raises(ValueError, match="checkpoint_every"):
         sx.simulate(leaky_step, jnp.zeros(2), jnp.ones((4, 2)), checkpoint_every=0)
+
+
+def test_checkpoint_every_reaches_a_model_call_through_its_adjoint():
+    # Chunked checkpointing is part of the adjoint object, so an ordinary model call uses it:
+    # the same gradient, and the backward pass recomputes chunks (a remat in the program).
+    xs = jax.random.uniform(jax.random.key(0), (100, 4))
+    plain = sx.LIF.create(4, spike_fn=sx.surrogate.FastSigmoid(5.0))
+    chunked = sx.LIF.create(4, spike_fn=sx.surrogate.FastSigmoid(5.0), adjoint=sx.DirectAdjoint(checkpoint_every=16))
+
+    def loss(model, x):
+        return jnp.sum(model(x)[0] * jnp.arange(100.0)[:, None])
+
+    g_plain, g_chunked = (jax.grad(loss, argnums=1)(m, xs) for m in (plain, chunked))
+    np.testing.assert_allclose(g_chunked, g_plain, rtol=1e-6, atol=1e-7)
+    assert "remat" in str(jax.make_jaxpr(lambda x: jax.grad(loss, argnums=1)(chunked, x))(xs))
+    assert "remat" not in str(jax.make_jaxpr(lambda x: jax.grad(loss, argnums=1)(plain, x))(xs))
+    with pytest.raises(ValueError, match="checkpoint_every"):
+        sx.RecomputeAdjoint(checkpoint_every=0)

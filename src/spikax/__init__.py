@@ -37,6 +37,7 @@ from .neurons import LIFNode as LIFNode
 from .neurons import LIFState as LIFState
 from .neurons import Neuron as Neuron
 from .neurons import NeuronState as NeuronState
+from ._validate import set_runtime_checks as set_runtime_checks
 from .simulate import simulate as simulate
 
 __version__ = "0.2.0"

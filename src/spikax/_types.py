@@ -26,6 +26,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray, PyTree
 
 from ._adjoint import AbstractAdjoint
+from ._validate import check_finite
 from .simulate import record_function, simulate
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "RecordSpec",
     "Scalar",
     "ScalarLike",
+    "check_state",
     "step_shape",
 ]
 
@@ -93,6 +95,35 @@ def step_shape(xs: PyTree) -> tuple[int, ...]:
     if not leaves:
         raise ValueError("`xs` has no arrays")
     return tuple(jnp.shape(leaves[0])[1:])
+
+
+def check_state(layer: AbstractLayer, state: PyTree, input_shape: tuple[int, ...], name: str = "state") -> None:
+    """``state`` must have the structure, shapes and dtypes of ``layer.init_state(input_shape)``.
+
+    A state from another model, or from the same model at another size, is a ``ValueError``
+    naming ``state`` (instead of a broadcasting error deep inside the step).
+    """
+    expected = jax.eval_shape(lambda: layer.init_state(input_shape))
+    what = type(layer).__name__
+    got_leaves, got_def = jax.tree.flatten(state)
+    want_leaves, want_def = jax.tree.flatten(expected)
+    if got_def != want_def:
+        raise ValueError(
+            f"`{name}` is not a state of this {what}: expected {_describe_tree(expected)}, got "
+            f"{_describe_tree(state)} (pass the state this model returned, or None to start at rest)"
+        )
+    for path_leaf, got, want in zip(jax.tree_util.tree_leaves_with_path(expected), got_leaves, want_leaves):
+        if jnp.shape(got) != want.shape:
+            raise ValueError(
+                f"`{name}{jax.tree_util.keystr(path_leaf[0])}` has shape {jnp.shape(got)}, but this {what} "
+                f"expects {want.shape} (a state from a model of another size?)"
+            )
+
+
+def _describe_tree(tree) -> str:
+    leaves = jax.tree_util.tree_leaves_with_path(tree)
+    fields = ", ".join(f"{jax.tree_util.keystr(p).lstrip('.')}{tuple(jnp.shape(x))}" for p, x in leaves)
+    return f"{type(tree).__name__}({fields})"
 
 
 class AbstractNeuron(AbstractLayer):
@@ -163,9 +194,11 @@ class AbstractNeuron(AbstractLayer):
         Convenient interactively and in tests; a sequence is far faster through ``__call__``,
         which derives the loop invariants once.
         """
-        xs, per_step = self.prepare(jax.tree.map(lambda a: jnp.asarray(a)[None], x), key)
+        xs, per_step = self.prepare(jax.tree.map(lambda a: jnp.asarray(a)[None], x), key, name="x")
+        xs, params = check_finite("x", xs), check_finite("params", self.params)
+        check_state(self, state, step_shape(xs))
         first = None if per_step is None else jax.tree.map(lambda a: a[0], per_step)
-        return self.advance(self.derive(self.params, self.dt), state, jax.tree.map(lambda a: a[0], xs), first)
+        return self.advance(self.derive(params, self.dt), state, jax.tree.map(lambda a: a[0], xs), first)
 
     def __call__(
         self, xs: PyTree, state: Any = None, *, key: Key = None, record: RecordSpec = False
@@ -174,12 +207,16 @@ class AbstractNeuron(AbstractLayer):
 
         ``record=True`` gives every state field by name, time first (plus what the model
         derives, see :meth:`observe`); ``record=fn`` keeps ``fn(state, output)`` of each step.
-        Models that draw noise need ``key``.
+        Models that draw noise need ``key``. Non-finite inputs or parameters raise (see
+        :func:`spikax.set_runtime_checks`); so does a ``state`` of another model or size.
         """
         xs, per_step = self.prepare(xs, key)
-        coeffs = self.derive(self.params, self.dt)
+        xs, params = check_finite("xs", xs), check_finite("params", self.params)
+        coeffs = self.derive(params, self.dt)
         if state is None:
             state = self.init_state(step_shape(xs))
+        else:
+            check_state(self, state, step_shape(xs))
 
         def step(st, inputs):
             x, p = inputs

@@ -1,13 +1,156 @@
-"""Command line: ``spikax demo`` (and ``spikax --help``)."""
+"""Command line: ``spikax demo`` (and ``spikax --help``, ``spikax --version``).
+
+Every bad option value is a one-line ``spikax demo: error: --option ...`` on stderr and exit
+code 2 (argparse's convention), checked before anything is simulated or written; no traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
+
+#: Most time steps a demo simulates (1000 s at 1 ms): beyond this it is no longer a demo.
+MAX_STEPS = 1_000_000
+#: Most values in one demo array (inputs, recordings, weights): 50 M float32 are 200 MB.
+MAX_VALUES = 50_000_000
+#: Largest --weight: a weight current of 100 x Iscale (1 uA at the default Iscale of 10 nA).
+MAX_WEIGHT = 100.0
+
+
+class _UsageError(Exception):
+    """A bad command line: reported as ``<prog>: error: <message>``, exit code 2."""
+
+    def __init__(self, message: str, prog: str = "spikax demo"):
+        super().__init__(message)
+        self.prog = prog
+
+
+class _Parser(argparse.ArgumentParser):
+    # argparse prints the whole usage before its error and exits; one line naming the option is
+    # clearer, and raising lets `main` return 2 like for every other error (subparsers are
+    # built with the parent's class, so they raise too).
+    def error(self, message):
+        raise _UsageError(message, self.prog)
+
+
+def _number(what: str, *, minimum: float, inclusive: bool, maximum: float = math.inf):
+    """An argparse ``type``: a finite float in range; the message names the unit (argparse adds the option)."""
+
+    def parse(text: str) -> float:
+        try:
+            x = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number ({what}), got {text!r}") from None
+        if not math.isfinite(x):
+            raise argparse.ArgumentTypeError(f"must be a finite number ({what}), got {text!r}")
+        low_ok = x >= minimum if inclusive else x > minimum
+        if not low_ok or x > maximum:
+            bound = f"{'>=' if inclusive else '>'} {minimum:g}"
+            if maximum < math.inf:
+                bound += f" and <= {maximum:g}"
+            raise argparse.ArgumentTypeError(f"must be {bound} ({what}), got {text!r}")
+        return x
+
+    parse.__name__ = "number"
+    return parse
+
+
+def _integer(what: str, *, minimum: int, maximum: int):
+    def parse(text: str) -> int:
+        try:
+            x = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number ({what}), got {text!r}") from None
+        if not minimum <= x <= maximum:
+            raise argparse.ArgumentTypeError(f"must be between {minimum} and {maximum} ({what}), got {text!r}")
+        return x
+
+    parse.__name__ = "integer"
+    return parse
+
+
+def _weight(text: str) -> float:
+    x = _number("units of Iscale", minimum=-math.inf, inclusive=True)(text)
+    if x > MAX_WEIGHT:
+        raise argparse.ArgumentTypeError(
+            f"must be <= {MAX_WEIGHT:g} (units of Iscale: a weight current of {MAX_WEIGHT:g} x 10 nA = 1 uA "
+            f"at the default Iscale), got {text!r}"
+        )
+    if x < 0:
+        raise argparse.ArgumentTypeError(
+            f"must be >= 0, got {text!r}: it is the weight onto the AMPA (excitatory) synapse; a negative "
+            "weight would drive the GABA synapse instead, and inhibition alone never makes this one "
+            "otherwise undriven neuron fire"
+        )
+    return x
+
+
+def _check_demo(args: argparse.Namespace) -> None:
+    """Checks between options (each alone was checked by its argparse ``type``), before any work."""
+    from .encode import n_steps_for
+
+    dt, duration = args.dt, args.duration
+    if dt > duration:
+        raise _UsageError(f"--dt {dt:g} s is longer than --duration {duration:g} s: not a single step")
+    try:
+        n_steps = n_steps_for(duration, dt)
+    except ValueError:
+        raise _UsageError(f"--duration {duration:g} s is not a whole number of --dt {dt:g} s steps") from None
+    if n_steps > MAX_STEPS:
+        raise _UsageError(
+            f"--duration {duration:g} s at --dt {dt:g} s is {n_steps:,} steps, more than the demo's "
+            f"{MAX_STEPS:,}: shorten --duration or raise --dt"
+        )
+    if args.model == "dynapse":
+        from .devices import dynapse as dx
+
+        params = dx.DynapseParams.default(1)
+        if dx.short_refractory(params, dt):
+            t_ref = float(dx.pulse_width(params.Iref, params.C_ref, params.Vth)[0])
+            raise _UsageError(
+                f"--dt {dt:g} s is longer than the DYNAP-SE2 neuron's refractory period ({t_ref * 1e3:.3g} ms): "
+                "the simulator reports at most one spike per step; use --dt <= 1e-3"
+            )
+    else:
+        for option, tau in (("--tau-mem", args.tau_mem), ("--tau-syn", args.tau_syn)):
+            # The LIF's own rule (it warns): nothing faster than one step is resolved.
+            if tau < dt:
+                raise _UsageError(f"--dt {dt:g} s is longer than {option} {tau:g} s: the LIF dynamics are not resolved")
+        for what, size in (
+            ("--n-inputs x steps (--duration / --dt)", args.n_inputs * n_steps),
+            ("--n-neurons x steps (--duration / --dt)", args.n_neurons * n_steps),
+            ("--n-inputs x --n-neurons (weights)", args.n_inputs * args.n_neurons),
+        ):
+            if size > MAX_VALUES:
+                raise _UsageError(
+                    f"{what} = {size:,} values, more than the demo's {MAX_VALUES:,}: make the run smaller"
+                )
+    if args.rate * dt > 1.0:
+        raise _UsageError(
+            f"--rate {args.rate:g} Hz at --dt {dt:g} s is {args.rate * dt:g} spikes per step: a binary "
+            "Poisson train carries at most 1; lower --rate or --dt"
+        )
+    args.out = _prepare_out(args.out)
+
+
+def _prepare_out(path: str) -> Path:
+    """The output folder, created and probed with a file, so a bad --out fails before the run."""
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise _UsageError(f"--out {path}: is a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as err:
+        raise _UsageError(f"--out {path}: cannot write there ({err.strerror or err})") from None
+    return out
 
 
 def _demo_lif(args: argparse.Namespace) -> int:
@@ -16,7 +159,7 @@ def _demo_lif(args: argparse.Namespace) -> int:
 
     import spikax as sx
 
-    out = _prepare_out(args)
+    out = args.out
     t_start = time.perf_counter()
 
     dt = args.dt
@@ -59,16 +202,21 @@ def _demo_lif(args: argparse.Namespace) -> int:
     thr = np.asarray(lif.params.v_threshold)
     counts = spikes.sum(axis=0)
     best = int(np.argmax(counts))
+    # The LIF's v has no physical unit: it is measured against v_threshold (a.u.).
+    v_label = "v (a.u.)"
     figures = {
-        "input_raster.png": sx.plot.raster(inputs, dt=dt, title=f"{args.n_inputs} Poisson inputs at {args.rate:g} Hz"),
+        "input_raster.png": sx.plot.raster(
+            inputs, dt=dt, title=f"{args.n_inputs} Poisson inputs at {args.rate:g} Hz", ylabel="input channel"
+        ),
         "output_raster.png": sx.plot.raster(spikes, dt=dt, title=f"{args.n_neurons} LIF neurons", ylabel="neuron"),
         "membrane_traces.png": sx.plot.traces(
-            v[:, :5], dt=dt, threshold=thr[:5], stagger=2.5 * float(thr.max()), ylabel="v",
-            title="membrane potential (first 5 neurons)",
+            v[:, :5], dt=dt, threshold=thr[:5], stagger=2.5 * float(thr.max()), ylabel=v_label,
+            title=f"membrane potential (first {min(5, args.n_neurons)} neurons)",
         ),
-        "membrane_heatmap.png": sx.plot.heatmap(v, dt=dt, title="membrane potential", label="v"),
+        "membrane_heatmap.png": sx.plot.heatmap(v, dt=dt, title="membrane potential", label=v_label),
         "neuron.png": sx.plot.membrane(
-            v[:, best], spikes[:, best], dt=dt, threshold=thr[best], inputs=inputs, title=f"neuron {best} (most active)"
+            v[:, best], spikes[:, best], dt=dt, threshold=thr[best], inputs=inputs, v_label=v_label,
+            threshold_label=f"v_threshold = {float(thr[best]):g}", title=f"neuron {best} (most active)",
         ),
     }
     for name, fig in figures.items():
@@ -85,6 +233,7 @@ def _demo_lif(args: argparse.Namespace) -> int:
         "silent_neurons": int((counts == 0).sum()),
         "most_active_neuron": best,
         "most_active_rate_hz": float(counts[best] / duration),
+        "max_spikes_per_step": int(spikes.max()) if spikes.size else 0,
         "wall_time_s": round(elapsed, 3),
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -93,19 +242,14 @@ def _demo_lif(args: argparse.Namespace) -> int:
           f"{duration:g} s at dt = {dt * 1e3:g} ms")
     print(f"  input spikes : {summary['input_spikes']:>7d}  ({summary['input_rate_hz']:.1f} Hz per channel)")
     print(f"  output spikes: {summary['output_spikes']:>7d}  ({summary['output_rate_hz']:.1f} Hz per neuron, "
-          f"{summary['silent_neurons']} of {args.n_neurons} silent)")
+          f"{summary['silent_neurons']} of {args.n_neurons} silent; at most {summary['max_spikes_per_step']} "
+          "per neuron and step)")
     print(f"  most active  : neuron {best}, {summary['most_active_rate_hz']:.1f} Hz")
     print(f"  wall time    : {elapsed:.2f} s (including compilation)")
     print(f"  wrote        : {out.resolve()}/")
     for name in ["recordings.npz", "summary.json", *figures]:
         print(f"                 {name}")
     return 0
-
-
-def _prepare_out(args) -> Path:
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    return out
 
 
 def _demo_dynapse(args: argparse.Namespace) -> int:
@@ -116,7 +260,7 @@ def _demo_dynapse(args: argparse.Namespace) -> int:
     import spikax as sx
     from spikax.devices import dynapse as dx
 
-    out = _prepare_out(args)
+    out = args.out
     t_start = time.perf_counter()
     dt = args.dt
     inputs = sx.encode.poisson(args.rate, duration=args.duration, dt=dt, n_channels=1, key=jax.random.key(args.seed))
@@ -132,17 +276,26 @@ def _demo_dynapse(args: argparse.Namespace) -> int:
         out / "recordings.npz", dt=dt, input_spikes=inputs, output_spikes=spikes, weight=args.weight, **rec
     )
     thr = float(neuron.params.Ispkthr[0])
+    ireset = float(neuron.params.Ireset[0])
+    # The recorded Imem is the state after each step's reset: where the membrane crossed
+    # Ispkthr inside a step (a spike), the sample is already back near Ireset. So the trace's
+    # peak stays below the threshold; the crossings are the spikes, drawn on the threshold line.
+    crossings = int((spikes[:, 0] > 0).sum())
     figures = {
-        "input_raster.png": sx.plot.raster(inputs, dt=dt, title=f"input: Poisson {args.rate:g} Hz", ylabel="input"),
+        "input_raster.png": sx.plot.raster(
+            inputs, dt=dt, title=f"input: Poisson {args.rate:g} Hz", ylabel="input channel"
+        ),
         "output_raster.png": sx.plot.raster(spikes, dt=dt, title="output: DYNAP-SE2 neuron", ylabel="neuron"),
         "vmem_isyn.png": sx.plot.twin(
             rec["vmem"], rec["iampa"], dt=dt, left_label="Vmem (V)", right_label="I_ampa (A)", right_log=True,
             spikes=spikes[:, 0], title=f"membrane voltage and AMPA current (weight {args.weight:g})",
         ),
-        "imem.png": sx.plot.traces(
-            np.log10(rec["imem"]), dt=dt, threshold=np.log10(thr), ylabel="log10 Imem (A)", title="membrane current"
+        "imem.png": sx.plot.membrane(
+            rec["imem"], spikes[:, 0], dt=dt, threshold=thr, inputs=inputs, log=True,
+            v_label="Imem after each step (A)", threshold_label=f"Ispkthr = {thr:.3g} A",
+            title=f"membrane current: {crossings} threshold crossings, each a spike and a reset",
         ),
-        "spike_function.png": sx.plot.dynapse_spike_function(neuron.params),
+        "spike_function.png": sx.plot.dynapse_spike_function(neuron),
     }
     for name, fig in figures.items():
         fig.savefig(out / name, dpi=110)
@@ -156,9 +309,11 @@ def _demo_dynapse(args: argparse.Namespace) -> int:
         "input_spikes": int(inputs.sum()),
         "output_spikes": int(spikes.sum()),
         "output_rate_hz": float(spikes.sum() / duration),
-        "max_imem_A": float(rec["imem"].max()),
+        "threshold_crossings": crossings,
+        "max_recorded_imem_A": float(rec["imem"].max()),
         "max_iampa_A": float(rec["iampa"].max()),
         "Ispkthr_A": thr,
+        "Ireset_A": ireset,
         "wall_time_s": round(elapsed, 3),
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -166,7 +321,9 @@ def _demo_dynapse(args: argparse.Namespace) -> int:
           f"Poisson input, {duration:g} s at dt = {dt * 1e3:g} ms")
     print(f"  input spikes : {summary['input_spikes']:>6d}")
     print(f"  output spikes: {summary['output_spikes']:>6d}  ({summary['output_rate_hz']:.1f} Hz)")
-    print(f"  peak Imem    : {summary['max_imem_A']:.3g} A (threshold {thr:.3g} A); "
+    print(f"  Imem         : crossed Ispkthr = {thr:.3g} A {crossings} times (each crossing is a spike and a reset "
+          f"to {ireset:.2g} A);")
+    print(f"                 recorded after each step's reset, it peaks at {summary['max_recorded_imem_A']:.3g} A; "
           f"peak I_ampa {summary['max_iampa_A']:.3g} A")
     print(f"  wall time    : {elapsed:.2f} s (including compilation)")
     print(f"  wrote        : {out.resolve()}/")
@@ -176,14 +333,25 @@ def _demo_dynapse(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    _check_demo(args)
     return _demo_dynapse(args) if args.model == "dynapse" else _demo_lif(args)
 
 
+def _version() -> str:
+    # The package's own attribute, not importlib.metadata: an editable install keeps the
+    # metadata of the day it was installed (here it said 0.1.0 for 0.2.0). Importing spikax
+    # costs nothing more: this module is inside it.
+    from . import __version__
+
+    return __version__
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="spikax",
         description="spikax: fast, differentiable spiking neural networks in JAX.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo = sub.add_parser(
         "demo",
@@ -191,48 +359,67 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "--model dynapse (default): the DYNAP-SE tutorial case, one DYNAP-SE2 neuron behind a weight "
             "of --weight onto its AMPA synapse, driven by a --rate Hz Poisson train; writes the input and "
-            "output rasters, Vmem with I_ampa on twin axes, Imem against the threshold, the multi-spike "
-            "function with its surrogate, recordings.npz (imem, vmem, iampa, inmda, igaba, ishunt, iahp, "
-            "spikes) and summary.json. --model lif: N_INPUTS Poisson trains through a random Linear layer "
-            "into N_NEURONS current-based LIF neurons; writes rasters, membrane traces with thresholds, "
-            "a heatmap, one neuron's membrane, recordings.npz and summary.json."
+            "output rasters, Vmem with I_ampa on twin axes, Imem against the threshold with the spikes "
+            "marked, the spike function with the surrogate derivative the model trains with, "
+            "recordings.npz (imem, vmem, iampa, inmda, igaba, ishunt, iahp, spikes) and summary.json. "
+            "--model lif: N_INPUTS Poisson trains through a random Linear layer into N_NEURONS "
+            "current-based LIF neurons; writes rasters, membrane traces with thresholds, a heatmap, "
+            "one neuron's membrane, recordings.npz and summary.json."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
+    seconds = dict(minimum=0.0, inclusive=False)
     demo.add_argument("--out", default="./spikax-out", help="output folder (created if missing)")
     demo.add_argument("--model", choices=["dynapse", "lif"], default="dynapse", help="which demo")
-    demo.add_argument("--weight", type=float, default=0.1, help="dynapse: input weight (units of Iscale)")
-    demo.add_argument("--n-inputs", type=int, default=100, help="lif: number of Poisson input channels")
-    demo.add_argument("--n-neurons", type=int, default=20, help="lif: number of LIF neurons")
-    demo.add_argument("--rate", type=float, default=20.0, help="input rate per channel (Hz)")
-    demo.add_argument("--duration", type=float, default=1.0, help="simulated time (s)")
-    demo.add_argument("--dt", type=float, default=1e-3, help="time step (s)")
-    demo.add_argument("--tau-mem", type=float, default=20e-3, help="lif: membrane time constant (s)")
-    demo.add_argument("--tau-syn", type=float, default=10e-3, help="lif: synaptic time constant (s)")
-    demo.add_argument("--v-threshold", type=float, default=1.0, help="lif: firing threshold v_threshold")
-    demo.add_argument("--weight-gain", type=float, default=0.3, help="lif: multiplies the Kaiming-uniform weights")
-    demo.add_argument("--noise-std", type=float, default=0.0, help="lif: membrane noise (units of v per sqrt(s))")
-    demo.add_argument("--seed", type=int, default=0, help="seed of every random draw")
+    # A negative weight would go to the GABA synapse, and inhibition alone cannot make the one,
+    # otherwise undriven neuron fire: the demo is about excitation, so the weight is >= 0.
+    demo.add_argument("--weight", type=_weight, default=0.1,
+                      help=f"dynapse: weight onto the AMPA synapse (units of Iscale, 0 to {MAX_WEIGHT:g})")
+    demo.add_argument("--n-inputs", type=_integer("input channels", minimum=1, maximum=MAX_VALUES), default=100,
+                      help="lif: number of Poisson input channels")
+    demo.add_argument("--n-neurons", type=_integer("neurons", minimum=1, maximum=MAX_VALUES), default=20,
+                      help="lif: number of LIF neurons")
+    demo.add_argument("--rate", type=_number("Hz", minimum=0.0, inclusive=True), default=20.0,
+                      help="input rate per channel (Hz)")
+    demo.add_argument("--duration", type=_number("seconds", **seconds), default=1.0, help="simulated time (s)")
+    demo.add_argument("--dt", type=_number("seconds", **seconds), default=1e-3, help="time step (s)")
+    demo.add_argument("--tau-mem", type=_number("seconds", **seconds), default=20e-3,
+                      help="lif: membrane time constant (s)")
+    demo.add_argument("--tau-syn", type=_number("seconds", **seconds), default=10e-3,
+                      help="lif: synaptic time constant (s)")
+    demo.add_argument("--v-threshold", type=_number("units of v", minimum=0.0, inclusive=False), default=1.0,
+                      help="lif: firing threshold v_threshold")
+    demo.add_argument("--weight-gain", type=_number("a factor", minimum=0.0, inclusive=True), default=0.3,
+                      help="lif: multiplies the Kaiming-uniform weights")
+    demo.add_argument("--noise-std", type=_number("units of v per sqrt(s)", minimum=0.0, inclusive=True), default=0.0,
+                      help="lif: membrane noise (units of v per sqrt(s))")
+    demo.add_argument("--seed", type=_integer("a seed", minimum=0, maximum=2**32 - 1), default=0,
+                      help="seed of every random draw")
     demo.set_defaults(func=_demo)
     return parser
 
 
 def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 0
-    os.environ.setdefault("MPLBACKEND", "Agg")
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 0
+        os.environ.setdefault("MPLBACKEND", "Agg")
         return args.func(args)
-    except (ValueError, TypeError) as err:
-        print(f"spikax {args.command}: error: {err}", file=sys.stderr)
+    except _UsageError as err:
+        print(f"{err.prog}: error: {err}", file=sys.stderr)
         return 2
-    except BrokenPipeError:
-        # Output piped into `head` and closed early: not an error of ours.
-        sys.stdout = open(os.devnull, "w")
-        return 0
+    except (ValueError, TypeError, OSError) as err:
+        # Checked options should not get here; if the library still refuses (or a disk fills
+        # up while writing), say so in one line rather than with a traceback.
+        if isinstance(err, BrokenPipeError):
+            # Output piped into `head` and closed early: not an error of ours.
+            sys.stdout = open(os.devnull, "w")
+            return 0
+        print(f"spikax: error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._types import ParamLike
-from ._validate import as_param, check_dt, is_concrete
+from ._validate import as_param, check_count, check_dt, is_concrete
 
 __all__ = ["events_to_raster", "n_steps_for", "poisson", "raster_to_events", "rate", "regular"]
 
@@ -146,6 +146,13 @@ def raster_to_events(raster: ParamLike, *, dt: float) -> tuple[np.ndarray, np.nd
     return steps * dt, channels.astype(np.int64)
 
 
+def _numbers(name: str, values) -> np.ndarray:
+    a = np.asarray(values)
+    if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
+        raise TypeError(f"`{name}` must be numbers, got an array of {a.dtype} ({values!r:.60})")
+    return a.astype(np.float64)
+
+
 def events_to_raster(
     times: ParamLike,
     channels: ParamLike,
@@ -159,8 +166,11 @@ def events_to_raster(
     ``n_steps`` and ``n_channels`` default to the smallest that hold every event. Returns float32.
     """
     dt = check_dt(dt)
-    t = np.asarray(times, dtype=np.float64).reshape(-1)
-    ch = np.asarray(channels).reshape(-1)
+    t = _numbers("times", times).reshape(-1)
+    ch = _numbers("channels", channels).reshape(-1)
+    for name, value in (("n_steps", n_steps), ("n_channels", n_channels)):
+        if value is not None:
+            check_count(name, value)
     if t.shape != ch.shape:
         raise ValueError(f"`times` and `channels` must have the same length, got {t.size} and {ch.size}")
     if t.size and (not np.all(np.isfinite(t)) or t.min() < 0):

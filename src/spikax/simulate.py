@@ -92,7 +92,8 @@ def simulate(
       Memory is proportional to what is kept.
     - ``adjoint``: how reverse mode gets each step's intermediates (:mod:`spikax._adjoint`);
       :class:`spikax.DirectAdjoint` by default.
-    - ``checkpoint_every``: if given, the loop runs as an outer scan over chunks of this many
+    - ``checkpoint_every``: if given (here or as the adjoint's ``checkpoint_every``, which
+      is how a model call reaches it), the loop runs as an outer scan over chunks of this many
       steps, each chunk under ``jax.checkpoint``: the backward pass stores one state per chunk
       and recomputes the chunk, trading about one extra forward pass for memory
       $O(T/k + k)$ instead of $O(T)$. A remainder of ``T mod k`` steps runs unchunked.
@@ -110,6 +111,8 @@ def simulate(
             f"got {adjoint!r}"
         )
     wrapped = adjoint.wrap(step)
+    if checkpoint_every is None:
+        checkpoint_every = adjoint.checkpoint_every
 
     def body(state, x):
         state, y = wrapped(state, x)

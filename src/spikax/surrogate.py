@@ -44,10 +44,11 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, ArrayLike
 
 from ._types import AbstractSurrogate
-from ._validate import as_param, check_choice
+from ._validate import as_param, check_choice, is_concrete
 
 __all__ = [
     "DEFAULT_MAX_SPIKES_PER_DT",
@@ -311,6 +312,8 @@ class MultiSpike(AbstractSurrogate):
     window: Array
 
     def __init__(self, max_spikes_per_dt: ArrayLike = DEFAULT_MAX_SPIKES_PER_DT, window: ArrayLike = 0.5):
+        if is_concrete(max_spikes_per_dt) and not np.all(np.asarray(max_spikes_per_dt, dtype=float) >= 1):
+            raise ValueError(f"`max_spikes_per_dt` must be >= 1 (events per step), got {max_spikes_per_dt!r}")
         self.max_spikes_per_dt = as_param("max_spikes_per_dt", max_spikes_per_dt, positive=True)
         self.window = as_param("window", window, nonnegative=True)
 
@@ -413,6 +416,7 @@ def norse(method: str, alpha: ArrayLike = 100.0) -> AbstractSurrogate:
     ``alpha`` (its derivative is $1/(1 + |x|)^2$), which ``norse("super", 1.0)`` reproduces.
     """
     check_choice("method", method, NORSE_METHODS)
+    alpha = as_param("alpha", alpha, positive=True)  # named here, not as the family's own `slope`
     if method == "heaviside":
         return Heaviside()
     if method == "super":

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from .._types import AbstractLayer, ParamLike, RecordSpec
-from .._validate import as_param, check_count
+from .._validate import as_param, check_count, check_finite
 
 __all__ = ["Linear", "kaiming_uniform"]
 
@@ -77,7 +77,8 @@ class Linear(AbstractLayer):
             raise ValueError(
                 f"`xs` must end with in_features = {self.in_features} channels, got shape {xs.shape}"
             )
-        ys = xs @ self.weight
-        if self.bias is not None:
-            ys = ys + jnp.broadcast_to(self.bias, ys.shape)
+        xs, weight, bias = check_finite("xs", xs), check_finite("weight", self.weight), check_finite("bias", self.bias)
+        ys = xs @ weight
+        if bias is not None:
+            ys = ys + jnp.broadcast_to(bias, ys.shape)
         return ys, None, ({} if record else None)

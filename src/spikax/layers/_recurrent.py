@@ -7,7 +7,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, PyTree
 
-from .._types import AbstractLayer, AbstractNeuron, step_shape
+from .._types import AbstractLayer, AbstractNeuron, check_state, step_shape
+from .._validate import check_finite
 from ..simulate import record_function, simulate
 
 __all__ = ["Recurrent", "RecurrentState"]
@@ -101,9 +102,12 @@ class Recurrent(AbstractLayer):
                 f"`xs` steps have shape {step_shape(xs)}, but the rows of `w_rec` (the cell's input) have shape "
                 f"{step_shape(w_rec)}"
             )
-        coeffs = cell.derive(cell.params, cell.dt)
+        xs, params, w_rec = check_finite("xs", xs), check_finite("params", cell.params), check_finite("w_rec", w_rec)
+        coeffs = cell.derive(params, cell.dt)
         if state is None:
             state = self.init_state(step_shape(xs))
+        else:
+            check_state(self, state, step_shape(xs))
 
         def step(st, inputs):
             x, p = inputs

@@ -40,7 +40,7 @@ class Sequential(AbstractLayer):
 
     def init_state(self, input_shape=None) -> tuple:
         if input_shape is None:
-            raise ValueError("Sequential.init_state needs the shape of one input step")
+            raise ValueError("Sequential.init_state needs `input_shape`, the shape of one input step (e.g. (n_in,))")
         states = []
         shape = tuple(input_shape)
         for layer in self.layers:

@@ -189,8 +189,44 @@ def check_above(upper_name: str, upper, lower_name: str, lower, why: str = "") -
     """``upper > lower`` everywhere (concrete values only), or a clear error naming both."""
     if is_concrete(upper) and is_concrete(lower) and not bool(np.all(np.asarray(upper) > np.asarray(lower))):
         raise ValueError(
-            f"`{upper_name}` must be above `{lower_name}`{why}, got {upper_name} = "
-            f"{np.asarray(upper).min():.4g} and {lower_name} = {np.asarray(lower).max():.4g}"
+            f"`{upper_name}` must be above `{lower_name}`{why}, got "
+            f"{upper_name} = {np.asarray(upper).min():.4g} and {lower_name} = {np.asarray(lower).max():.4g}"
+        )
+
+
+def check_param_shapes(params, names) -> tuple[int, ...]:
+    """The parameters ``names`` of ``params`` must broadcast together (to the neurons' shape).
+
+    Returns the common shape; raises a ``ValueError`` naming the first parameter that does not
+    fit the ones before it (at construction, not deep inside the first call).
+    """
+    shape: tuple[int, ...] = ()
+    seen = []
+    for name in names:
+        value = getattr(params, name)
+        if value is None:
+            continue
+        try:
+            shape = jnp.broadcast_shapes(shape, jnp.shape(value))
+        except ValueError:
+            raise ValueError(
+                f"`{name}` has shape {jnp.shape(value)}, which does not broadcast with "
+                f"{', '.join(seen)} (shape {shape}): give each parameter as a scalar or per neuron"
+            ) from None
+        seen.append(f"`{name}`")
+    return shape
+
+
+def check_threshold_above_rest(params) -> None:
+    """``v_threshold`` above where the neuron rests and resets (``v_reset``; 0 under the
+    subtractive reset), else it fires on every step with no input."""
+    why = " (else the neuron fires on every step at rest)"
+    if params.v_reset is not None:
+        check_above("v_threshold", params.v_threshold, "v_reset", params.v_reset, why)
+    elif is_concrete(params.v_threshold) and not bool(np.all(np.asarray(params.v_threshold) > 0)):
+        raise ValueError(
+            f"`v_threshold` must be > 0 under the subtractive reset (v_reset=None: the neuron rests at 0){why}, "
+            f"got {np.asarray(params.v_threshold).min():.4g}"
         )
 
 
@@ -221,7 +257,11 @@ class AbstractSpikingNeuron(AbstractNeuron):
         """The state's other variables after spikes ``s`` (``v`` is reset separately)."""
 
     def fire(self, coeffs, h):
-        return fire(self.spike_fn, h.v, self.threshold(coeffs, h), self.fire_at)
+        s = fire(self.spike_fn, h.v, self.threshold(coeffs, h), self.fire_at)
+        # A membrane that became NaN or inf (an unstable step from finite inputs: dt too large
+        # for an exponential or quadratic term) would otherwise just stop firing: 0 * v turns
+        # the spike NaN there, so it shows in the output (exactly s elsewhere, zero gradient).
+        return s + 0.0 * h.v
 
     def reset(self, coeffs, h, s):
         if self.detach_reset:

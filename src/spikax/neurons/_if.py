@@ -21,6 +21,8 @@ from ._base import (
     one_variable_state,
     optional_param,
     sequence,
+    check_param_shapes,
+    check_threshold_above_rest,
 )
 
 __all__ = ["IF", "IFCoeffs", "IFParams", "if_charge", "if_derive"]
@@ -92,6 +94,8 @@ class IF(AbstractSpikingNeuron):
         adjoint: Optional[AbstractAdjoint] = None,
     ):
         check_params("IF", params, IFParams)
+        check_param_shapes(params, ("r", "v_threshold", "v_reset"))
+        check_threshold_above_rest(params)
         self.dt, self.spike_fn, self.fire_at, self.detach_reset, self.adjoint = configure(
             dt=dt, spike_fn=spike_fn, default_spike_fn=FastSigmoid, fire_at=fire_at,
             detach_reset=detach_reset, adjoint=adjoint,

@@ -11,7 +11,7 @@ from jaxtyping import Array, ArrayLike
 from .._adjoint import AbstractAdjoint, DirectAdjoint
 from .._types import AbstractNeuron, Key, ParamLike
 from .._validate import as_param, check_dt, check_time_constant
-from ._base import NeuronState, check_params, sequence
+from ._base import NeuronState, check_param_shapes, check_params, sequence
 
 __all__ = ["LI", "LICoeffs", "LIParams", "li_charge", "li_derive"]
 
@@ -68,10 +68,14 @@ class LI(AbstractNeuron):
 
     def __init__(self, params: LIParams, *, dt: float = 1e-3, adjoint: Optional[AbstractAdjoint] = None):
         check_params("LI", params, LIParams)
+        check_param_shapes(params, ("tau", "r", "v_leak"))
+        as_param("tau", params.tau, positive=True)  # checks concrete values only
         self.dt = check_dt(dt)
         check_time_constant("tau", params.tau, self.dt, euler=True)
         self.params = params
         self.adjoint = DirectAdjoint() if adjoint is None else adjoint
+        if not isinstance(self.adjoint, AbstractAdjoint):
+            raise TypeError(f"`adjoint` must be a spikax adjoint (e.g. sx.RecomputeAdjoint()), got {adjoint!r}")
 
     @classmethod
     def create(

@@ -8,7 +8,7 @@ from typing import Optional
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, ArrayLike, Float
+from jaxtyping import Array, ArrayLike, Float, Int
 
 from .._adjoint import AbstractAdjoint
 from .._types import AbstractSurrogate, Key, ParamLike
@@ -57,6 +57,10 @@ class LIFState(eqx.Module):
     """Synaptic currents after the last step's decay, in input-channel order: entry
     ``n * n_synapses + s`` is synapse ``s`` of neuron ``n`` (``.reshape(n_neurons, n_synapses)``
     for the matrix). Flat on purpose: a trailing size-1 axis slows XLA's loop down by half."""
+    step: Optional[Int[Array, ""]] = None
+    """Steps run so far, counted only when the model draws noise (else ``None``): step ``t``'s
+    noise is drawn from ``fold_in(key, t)``, so a run continued from this state with the same
+    key goes on with the noise the unsplit run would have drawn."""
 
 
 class LIFCoeffs(eqx.Module):
@@ -67,9 +71,11 @@ class LIFCoeffs(eqx.Module):
     bias: Float[ArrayLike, " neurons"]
     v_threshold: Float[ArrayLike, " neurons"]
     v_reset: Optional[Float[ArrayLike, " neurons"]]
-    noise: Optional[Float[ArrayLike, " neurons"]] = None
-    r"""The step's noise $\xi_t$, already scaled: a time-varying coefficient (see
-    :meth:`spikax.AbstractNeuron.prepare`); ``None`` without noise."""
+    noise_scale: Optional[Float[ArrayLike, "..."]] = None
+    r"""$\sigma\sqrt{dt}$ (``None`` without noise)."""
+    noise_key: Optional[Array] = None
+    """The call's key: a time-varying coefficient of :meth:`spikax.AbstractNeuron.prepare` (the
+    same key in every step; the step index in the state picks each step's draw)."""
 
 
 def lif_derive(params: LIFParams, dt: float) -> LIFCoeffs:
@@ -80,6 +86,7 @@ def lif_derive(params: LIFParams, dt: float) -> LIFCoeffs:
         bias=params.bias,
         v_threshold=params.v_threshold,
         v_reset=params.v_reset,
+        noise_scale=None if params.noise_std is None else params.noise_std * math.sqrt(dt),
     )
 
 
@@ -91,15 +98,20 @@ def lif_charge(coeffs: LIFCoeffs, state: LIFState, x: Float[Array, " channels"])
     $$I_t = \beta \odot (I_{t-1} + x_t),\qquad
     H_t = \alpha\,V_{t-1} + \textstyle\sum_s I_{t,s} + b + \xi_t$$
 
-    with $\xi_t$ = ``coeffs.noise`` (0 when ``None``). Returns the state with ``v`` $= H_t$.
+    with $\xi_t = \sigma\sqrt{dt}\,\mathcal N(0, 1)$ drawn from ``fold_in(coeffs.noise_key, t)``
+    for the absolute step index $t$ = ``state.step`` (0 without noise). Returns the state with
+    ``v`` $= H_t$.
     """
     n = coeffs.alpha.shape[0]
     i_syn = (state.i_syn + x) * coeffs.beta
     i_total = i_syn if i_syn.shape[0] == n else jnp.sum(i_syn.reshape(n, -1), axis=-1)
     h = coeffs.alpha * state.v + i_total + coeffs.bias
-    if coeffs.noise is not None:
-        h = h + coeffs.noise
-    return LIFState(v=h, i_syn=i_syn)
+    if coeffs.noise_key is None:
+        return LIFState(v=h, i_syn=i_syn, step=None if state.step is None else state.step + 1)
+    if state.step is None:
+        raise ValueError("this LIF draws noise, but `state` has no step count: start from the model's init_state")
+    draw = jax.random.normal(jax.random.fold_in(coeffs.noise_key, state.step), (n,), h.dtype)
+    return LIFState(v=h + coeffs.noise_scale * draw, i_syn=i_syn, step=state.step + 1)
 
 
 class LIF(AbstractSpikingNeuron):
@@ -225,7 +237,8 @@ class LIF(AbstractSpikingNeuron):
         # At rest: v_reset, or 0 under the subtractive reset.
         v_reset = self.params.v_reset
         v = jnp.zeros((self.n_neurons,), dtype) if v_reset is None else jnp.broadcast_to(v_reset, (self.n_neurons,))
-        return LIFState(v=v.astype(dtype), i_syn=jnp.zeros((self.in_features,), dtype))
+        step = None if self.params.noise_std is None else jnp.zeros((), jnp.int32)
+        return LIFState(v=v.astype(dtype), i_syn=jnp.zeros((self.in_features,), dtype), step=step)
 
     def prepare(self, xs, key: Key, *, name="xs"):
         xs = sequence(
@@ -237,9 +250,10 @@ class LIF(AbstractSpikingNeuron):
             return xs, None
         if key is None:
             raise ValueError("this LIF draws membrane noise (params.noise_std is set): pass `key=`")
-        draw = jax.random.normal(key, (xs.shape[0], self.n_neurons), self.params.tau_mem.dtype)
-        noise = (noise_std * math.sqrt(self.dt)) * draw
-        return xs, per_step_coefficients(lif_derive(self.params, self.dt), noise=noise)
+        # Each step draws its own noise from the step index (see lif_charge): drawn in the loop
+        # rather than here, because the index of the first step is the state's, not known yet.
+        keys = jnp.broadcast_to(key, (xs.shape[0], *jnp.shape(key)))
+        return xs, per_step_coefficients(lif_derive(self.params, self.dt), noise_key=keys)
 
     derive = staticmethod(lif_derive)
     charge = staticmethod(lif_charge)

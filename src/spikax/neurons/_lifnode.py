@@ -25,6 +25,8 @@ from ._base import (
     one_variable_state,
     optional_param,
     sequence,
+    check_param_shapes,
+    check_threshold_above_rest,
 )
 
 __all__ = ["PLIF", "LIFNode", "LIFNodeCoeffs", "LIFNodeParams", "PLIFParams", "lifnode_charge", "lifnode_derive"]
@@ -137,6 +139,8 @@ class LIFNode(AbstractSpikingNeuron):
         adjoint: Optional[AbstractAdjoint] = None,
     ):
         check_params("LIFNode", params, (LIFNodeParams, PLIFParams))
+        check_param_shapes(params, ("w" if isinstance(params, PLIFParams) else "tau", "v_threshold", "v_reset"))
+        check_threshold_above_rest(params)
         self.dt, self.spike_fn, self.fire_at, self.detach_reset, self.adjoint = configure(
             dt=dt, spike_fn=spike_fn, default_spike_fn=lambda: Sigmoid(4.0), fire_at=">=",
             detach_reset=detach_reset, adjoint=adjoint,

@@ -11,6 +11,7 @@ from ._circuit import SYNAPSES as SYNAPSES
 from ._circuit import TIME_CONSTANTS as TIME_CONSTANTS
 from ._circuit import DynapseParams as DynapseParams
 from ._circuit import Synapses as Synapses
+from ._dynamics import DEFAULT_SPIKE_FN as DEFAULT_SPIKE_FN
 from ._dynamics import METHODS as METHODS
 from ._dynamics import DynapseCharged as DynapseCharged
 from ._dynamics import DynapseCoeffs as DynapseCoeffs

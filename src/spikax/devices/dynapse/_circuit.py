@@ -243,7 +243,23 @@ class DynapseParams(eqx.Module):
         return params
 
     def check(self) -> "DynapseParams":
-        """Physical consistency of concrete values (skipped under ``jit``); returns ``self``."""
+        """Physical consistency of concrete values (skipped under ``jit``); returns ``self``.
+
+        Every field finite, > 0 and of shape ``(n_neurons,)``; slope factors in (0, 1]; currents
+        at or above the dark current; ``Ireset < Ispkthr``. ``DynapSim(params)`` runs this, so
+        parameters built by hand (or edited with ``eqx.tree_at``) are held to the same rules
+        as :meth:`default`.
+        """
+        n = jnp.shape(self.Io)[0] if jnp.ndim(self.Io) == 1 else None
+        for name in PARAMETER_NAMES:
+            value = getattr(self, name)
+            if n is None or jnp.shape(value) != (n,):
+                raise ValueError(
+                    f"`{name}` must have shape (n_neurons,) like every DYNAP-SE2 parameter"
+                    f"{'' if n is None else f' = ({n},)'}, got shape {jnp.shape(value)}"
+                )
+            if is_concrete(value):
+                as_param(name, value, positive=True)
         for name in ("kappa_n", "kappa_p"):
             value = getattr(self, name)
             if is_concrete(value) and not np.all(np.asarray(value) <= 1.0):

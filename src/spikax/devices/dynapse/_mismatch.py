@@ -21,7 +21,9 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import PRNGKeyArray
+import numpy as np
 
+from ..._validate import is_concrete
 from ._circuit import PARAMETER_NAMES, DynapseParams
 
 __all__ = ["DEFAULT_MISMATCH", "apply_mismatch"]
@@ -68,8 +70,17 @@ def apply_mismatch(
     """
     if key is None:
         raise ValueError("`key` is required: it decides which chip is simulated")
-    if isinstance(percent, (int, float)) and not percent >= 0:
-        raise ValueError(f"`percent` must be >= 0, got {percent!r}")
+    if not isinstance(params, DynapseParams):
+        raise TypeError(
+            f"`params` must be DynapseParams (e.g. DynapseParams.default(n)), got {type(params).__name__}"
+        )
+    if is_concrete(percent):
+        try:
+            p = np.asarray(percent, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"`percent` must be a number (relative std in %), got {percent!r}") from None
+        if p.ndim != 0 or not np.isfinite(p) or p < 0:
+            raise ValueError(f"`percent` must be a finite number >= 0 (relative std in %), got {percent!r}")
     names = _spec_names(spec)
     keys = jax.random.split(key, len(PARAMETER_NAMES))
     sigma = percent / 100.0
