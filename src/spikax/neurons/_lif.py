@@ -141,6 +141,11 @@ class LIF(AbstractSpikingNeuron):
     - ``spike_fn``: surrogate; default ``MultiSpike(2**16, window=0.5)``.
     - ``detach_reset``: stop the reset's gradient. ``adjoint``: see :mod:`spikax._adjoint`.
 
+    **Training.** The defaults (``MultiSpike``, ``detach_reset=False``, ``dt`` = 1 ms) keep the
+    gradient of the spike count growing like the count itself: for a constant input, 1 spike in
+    50 ms and 33 in 0.5 s give |d count/d input| = 2.9 and 45 (ratio 15;
+    ``tests/test_gradients.py``).
+
     Reference: Rockpool ``LIFJax`` (github.com/synsense/rockpool); Gerstner et al. (2014),
     *Neuronal Dynamics*, ch. 1, doi:10.1017/CBO9781107447615.
     """

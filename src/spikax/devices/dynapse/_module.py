@@ -91,6 +91,14 @@ class DynapSim(AbstractNeuron):
     weight current ``Iscale``. Output: spikes ``(T, n_neurons)``. ``record=True`` returns the
     state's ``imem``, ``iampa``, ``inmda``, ``igaba``, ``ishunt``, ``iahp``, ``t_ref`` and the
     derived ``vmem`` and ``spikes`` (A, V and s, time first).
+
+    **Training.** The defaults (:data:`~spikax.devices.dynapse.DEFAULT_SPIKE_FN`, Heun, the
+    replay adjoint, dt = 1 ms) are the training setting, recurrent or not. Two neurons under
+    20 Hz Poisson input through :class:`DynapseLinear`, median over 8 draws of
+    max |d count/d w_in|: without recurrence 0.30 (3 spikes) over 50 ms, 8.1 (37) over 0.5 s and
+    29 (158) over 2 s; with AMPA self-excitation 5: 0.46, 1.4, 3.8; at 10: 0.31, 0.85, 1.7
+    (0.5 s / 50 ms: 27, 3.1, 2.7). The tutorial's derivative (``spike_fn=None``) overflows to
+    NaN in 0.5 s from a self-weight of 2 (see :func:`~spikax.devices.dynapse.dynapse_spike`).
     """
 
     params: DynapseParams
