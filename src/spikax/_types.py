@@ -26,7 +26,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray, PyTree
 
 from ._adjoint import AbstractAdjoint
-from ._validate import check_finite
+from ._validate import check_final_state, check_finite
 from .simulate import record_function, simulate
 
 __all__ = [
@@ -195,10 +195,11 @@ class AbstractNeuron(AbstractLayer):
         which derives the loop invariants once.
         """
         xs, per_step = self.prepare(jax.tree.map(lambda a: jnp.asarray(a)[None], x), key, name="x")
-        xs, params = check_finite("x", xs), check_finite("params", self.params)
+        check_finite("x", xs), check_finite("params", self.params)
         check_state(self, state, step_shape(xs))
         first = None if per_step is None else jax.tree.map(lambda a: a[0], per_step)
-        return self.advance(self.derive(params, self.dt), state, jax.tree.map(lambda a: a[0], xs), first)
+        state, y = self.advance(self.derive(self.params, self.dt), state, jax.tree.map(lambda a: a[0], xs), first)
+        return check_final_state(type(self).__name__, state, y)
 
     def __call__(
         self, xs: PyTree, state: Any = None, *, key: Key = None, record: RecordSpec = False
@@ -207,12 +208,14 @@ class AbstractNeuron(AbstractLayer):
 
         ``record=True`` gives every state field by name, time first (plus what the model
         derives, see :meth:`observe`); ``record=fn`` keeps ``fn(state, output)`` of each step.
-        Models that draw noise need ``key``. Non-finite inputs or parameters raise (see
-        :func:`spikax.set_runtime_checks`); so does a ``state`` of another model or size.
+        Models that draw noise need ``key``. Non-finite inputs or parameters raise, naming
+        them; under ``jit`` a state that became non-finite raises (see
+        :func:`spikax.set_runtime_checks`);
+        so does a ``state`` of another model or size.
         """
         xs, per_step = self.prepare(xs, key)
-        xs, params = check_finite("xs", xs), check_finite("params", self.params)
-        coeffs = self.derive(params, self.dt)
+        check_finite("xs", xs), check_finite("params", self.params)
+        coeffs = self.derive(self.params, self.dt)
         if state is None:
             state = self.init_state(step_shape(xs))
         else:
@@ -223,4 +226,8 @@ class AbstractNeuron(AbstractLayer):
             return self.advance(coeffs, st, x, p)
 
         observe = lambda st, y: self.observe(coeffs, st, y)  # noqa: E731
-        return simulate(step, state, (xs, per_step), record=record_function(record, observe), adjoint=self.adjoint)
+        ys, final, rec = simulate(
+            step, state, (xs, per_step), record=record_function(record, observe), adjoint=self.adjoint
+        )
+        final, ys = check_final_state(type(self).__name__, final, ys)
+        return ys, final, rec

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, PyTree
 
 from .._types import AbstractLayer, AbstractNeuron, check_state, step_shape
-from .._validate import check_finite
+from .._validate import check_final_state, check_finite
 from ..simulate import record_function, simulate
 
 __all__ = ["Recurrent", "RecurrentState"]
@@ -102,8 +102,8 @@ class Recurrent(AbstractLayer):
                 f"`xs` steps have shape {step_shape(xs)}, but the rows of `w_rec` (the cell's input) have shape "
                 f"{step_shape(w_rec)}"
             )
-        xs, params, w_rec = check_finite("xs", xs), check_finite("params", cell.params), check_finite("w_rec", w_rec)
-        coeffs = cell.derive(params, cell.dt)
+        check_finite("xs", xs), check_finite("params", cell.params), check_finite("w_rec", w_rec)
+        coeffs = cell.derive(cell.params, cell.dt)
         if state is None:
             state = self.init_state(step_shape(xs))
         else:
@@ -117,7 +117,9 @@ class Recurrent(AbstractLayer):
 
         cell_record = record_function(record, lambda st, y: cell.observe(coeffs, st, y))
         rec_fn = None if cell_record is None else (lambda st, y: cell_record(st.cell, y))
-        return simulate(step, state, (xs, per_step), record=rec_fn, adjoint=cell.adjoint)
+        ys, final, rec = simulate(step, state, (xs, per_step), record=rec_fn, adjoint=cell.adjoint)
+        final, ys = check_final_state(f"Recurrent({type(cell).__name__})", final, ys)
+        return ys, final, rec
 
 
 def _first(tree):
