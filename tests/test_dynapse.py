@@ -398,14 +398,14 @@ def test_recurrent_excitation_keeps_gradients_finite():
     assert np.all(np.asarray(counts) > 5)  # the neurons do fire, and the loop is closed
     g = np.asarray(grads)
     assert np.all(np.isfinite(g))
-    # Bounded, not merely finite: the measured maximum over 2 s, 30 % mismatch and w <= 10 is 18.
+    # Bounded, not merely finite: measured below 60 over 2 s, 30 % mismatch and w <= 10.
     assert np.abs(g).max() < 100.0
     assert np.abs(g).max() > 1e-3
 
 
-@pytest.mark.parametrize("method, adjoint", [("rk4", sx.RecomputeAdjoint()), ("euler", sx.ReplayAdjoint())])
+@pytest.mark.parametrize("method, adjoint", [("rk4", sx.ReplayAdjoint()), ("euler", sx.RecomputeAdjoint())])
 def test_recurrent_gradients_are_finite_with_every_method(method, adjoint):
-    _, grads = _recurrent_spike_count_grads(dx.DEFAULT_SPIKE_FN, [5.0], [0.0], 2, method=method, adjoint=adjoint)
+    _, grads = _recurrent_spike_count_grads(dx.DEFAULT_SPIKE_FN, [5.0], [0.0], 1, method=method, adjoint=adjoint)
     assert np.all(np.isfinite(np.asarray(grads))) and np.abs(np.asarray(grads)).max() < 100.0
 
 

@@ -1,10 +1,13 @@
 """Fuzz: random valid parameters and inputs for every model give finite outputs, states and gradients.
 
 Shapes are fixed per model, so each model compiles once and hypothesis varies only values
-(passed as arguments to one jitted function). Parameters are the defaults scaled leaf by leaf by
+(passed as arguments to one jitted function). Each run is 0.3 s of model time (300 steps for
+the step-counted LIFNode/PLIF); Izhikevich runs one neuron of each of its seven presets and AdEx
+one of each of the eight Naud et al. (2008) patterns. Parameters are scaled leaf by leaf by
 factors in [0.85, 1.15] (which keeps every ordering the constructors require: threshold above
-reset, rheobase above rest, ...); inputs are non-negative, up to three times a drive that makes
-the model fire.
+reset, rheobase above rest, ...); inputs are uniform and non-negative, up to three times a drive
+that fires the model at tens of Hz (``MODELS`` in ``test_hardening.py``; AdEx: each pattern's
+own current).
 """
 
 import equinox as eqx
@@ -16,11 +19,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from spikax.devices import dynapse as dx
+from spikax.neurons import IZHIKEVICH_PRESETS
+from test_gradients import ADEX_NAMES, adex, adex_currents, izhikevich
 from test_hardening import MODELS
 
 import spikax as sx
 
-N, T = 3, 64
+N = 3
+#: Populations holding every preset, with the drive scale of each neuron.
+PRESET_POPULATIONS = {
+    "Izhikevich": (lambda: izhikevich(list(IZHIKEVICH_PRESETS)), 15.0),
+    "AdEx": (lambda: adex(ADEX_NAMES), adex_currents(ADEX_NAMES)),
+}
 FUZZ = settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
 
 
@@ -48,7 +58,13 @@ def _run_and_grad(model, factors, drive):
 @pytest.mark.parametrize("name", sorted(set(MODELS) - {"DynapSim"}))
 def test_random_valid_parameters_and_inputs_give_finite_everything(name):
     make, shape, scale = MODELS[name]
-    model = make(N)
+    if name in PRESET_POPULATIONS:
+        make_population, scale = PRESET_POPULATIONS[name]
+        model = make_population()
+        n = model.params.a.shape[0]
+    else:
+        model, n = make(N), N
+    steps = 300 if model.dt >= 1 else int(round(0.3 / model.dt))
     leaves, treedef = jax.tree.flatten(model.params)
 
     @FUZZ
@@ -59,7 +75,8 @@ def test_random_valid_parameters_and_inputs_give_finite_everything(name):
         factors = jax.tree.unflatten(
             treedef, [jax.random.uniform(k, jnp.shape(leaf), minval=0.85, maxval=1.15) for k, leaf in zip(keys, leaves)]
         )
-        drive = gain * scale * jax.random.uniform(k_x, (T, *shape(N)))
+        per_input = jnp.broadcast_to(jnp.asarray(scale, jnp.float32), shape(n))[None]
+        drive = gain * per_input * jax.random.uniform(k_x, (steps, *shape(n)))
         ys, state, grads = _run_and_grad(model, factors, drive)
         assert _finite(ys), "non-finite output"
         assert _finite(state), "non-finite state"

@@ -14,19 +14,20 @@ import pytest
 import spikax as sx
 from spikax.devices import dynapse as dx
 
-#: name -> (factory of a model of n neurons, input step shape for n neurons, input scale).
+#: name -> (factory of a model of n neurons, input step shape for n neurons, input scale: a
+#: uniform input of up to this drives the neurons at tens of Hz, at most one spike per step).
 MODELS = {
-    "LIF": (lambda n: sx.LIF.create(n), lambda n: (n,), 0.3),
-    "ALIF": (lambda n: sx.ALIF.create(n), lambda n: (n,), 0.3),
-    "LIFNode": (lambda n: sx.LIFNode.create(), lambda n: (n,), 0.5),
-    "PLIF": (lambda n: sx.PLIF(), lambda n: (n,), 0.5),
+    "LIF": (lambda n: sx.LIF.create(n), lambda n: (n,), 0.006),
+    "ALIF": (lambda n: sx.ALIF.create(n), lambda n: (n,), 3.0),
+    "LIFNode": (lambda n: sx.LIFNode.create(), lambda n: (n,), 2.5),
+    "PLIF": (lambda n: sx.PLIF(), lambda n: (n,), 2.5),
     "IF": (lambda n: sx.IF.create(), lambda n: (n,), 100.0),
     "LI": (lambda n: sx.LI.create(), lambda n: (n,), 1.0),
     "EIF": (lambda n: sx.EIF.create(), lambda n: (n,), 2.0),
     "QIF": (lambda n: sx.QIF.create(), lambda n: (n,), 2.0),
-    "AdEx": (lambda n: sx.AdEx.create(n), lambda n: (n,), 1e-9),
-    "LIFAdEx": (lambda n: sx.LIFAdEx.create(n), lambda n: (n,), 0.3),
-    "Izhikevich": (lambda n: sx.Izhikevich.create(n), lambda n: (n,), 10.0),
+    "AdEx": (lambda n: sx.AdEx.create(n), lambda n: (n,), 2e-9),
+    "LIFAdEx": (lambda n: sx.LIFAdEx.create(n), lambda n: (n,), 0.6),
+    "Izhikevich": (lambda n: sx.Izhikevich.create(n), lambda n: (n,), 15.0),
     "DynapSim": (lambda n: dx.DynapSim.create(n), lambda n: (n, 4), 0.5),
 }
 
@@ -42,8 +43,16 @@ def test_a_non_finite_input_is_an_error_eagerly_and_under_jit(name):
     xs = _inputs(name).at[7, 1].set(jnp.nan)
     with pytest.raises(ValueError, match=r"`xs(\.ampa)?` must be finite"):
         model(xs)
-    with pytest.raises(Exception, match=f"{type(model).__name__}: the state became NaN or inf"):
+    with pytest.raises(Exception, match=f"{type(model).__name__}: the state or the parameters became NaN or inf"):
         jax.block_until_ready(eqx.filter_jit(lambda m, x: m(x)[0])(model, xs))
+    with pytest.raises(Exception, match=f"{type(model).__name__}: the state or the parameters became NaN or inf"):
+        jax.block_until_ready(eqx.filter_jit(lambda m, x: m(x, record=True)[2])(model, xs))
+    # Training computes the loss with its gradient: the check is in that program too. (Under
+    # grad alone the forward outputs, and the check on them, are discarded; a NaN input then
+    # shows as a NaN gradient wherever the gradient depends on the input's value.)
+    loss = lambda m, x: jnp.sum(m(x)[0])  # noqa: E731
+    with pytest.raises(Exception, match="the state or the parameters became NaN or inf"):
+        jax.block_until_ready(eqx.filter_jit(jax.value_and_grad(loss))(model, xs))
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
@@ -63,13 +72,23 @@ def test_with_the_run_time_checks_off_a_nan_shows_in_the_output(name):
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
-def test_non_finite_parameters_inside_jit_raise(name):
+def test_a_non_finite_value_in_any_parameter_inside_jit_raises(name):
+    # Every leaf, NaN and inf: a NaN threshold would otherwise silence the neurons for good.
     model = MODELS[name][0](3)
     leaves, treedef = jax.tree.flatten(model.params)
-    poisoned = jax.tree.unflatten(treedef, [jnp.full_like(leaves[0], jnp.nan)] + leaves[1:])
     run = eqx.filter_jit(lambda m, p, x: eqx.tree_at(lambda q: q.params, m, p)(x)[0])
-    with pytest.raises(Exception, match=f"{type(model).__name__}: the state became NaN or inf"):
-        jax.block_until_ready(run(model, poisoned, _inputs(name)))
+    xs = _inputs(name)
+    jax.block_until_ready(run(model, model.params, xs))
+    for i in range(len(leaves)):
+        for value in (jnp.nan, jnp.inf):
+            poisoned = jax.tree.unflatten(treedef, leaves[:i] + [jnp.full_like(leaves[i], value)] + leaves[i + 1:])
+            with pytest.raises(Exception, match="the state or the parameters became NaN or inf"):
+                jax.block_until_ready(run(model, poisoned, xs))
+    # A training step (loss and gradient) raises too.
+    step = eqx.filter_jit(jax.value_and_grad(lambda p, m, x: jnp.sum(eqx.tree_at(lambda q: q.params, m, p)(x)[0])))
+    poisoned = jax.tree.unflatten(treedef, [jnp.full_like(leaves[0], jnp.nan)] + leaves[1:])
+    with pytest.raises(Exception, match="the state or the parameters became NaN or inf"):
+        jax.block_until_ready(step(poisoned, model, xs))
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))

@@ -50,7 +50,8 @@ def test_recurrent_equals_manual_loop(key):
         want.append(prev)
     assert float(ys.sum()) > 0
     np.testing.assert_array_equal(ys, jnp.stack(want))
-    assert_trees_close(state.cell, st, rtol=1e-5, atol=1e-6)
+    # Eager steps against the compiled loop, through a matrix product: rounding-level only.
+    jax.tree.map(assert_close_to_rounding, state.cell, st)
     assert set(rec) == {"v", "i_syn"} and rec["v"].shape == (50, n)
 
 

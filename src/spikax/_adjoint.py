@@ -28,6 +28,7 @@ ordinary call.
 from __future__ import annotations
 
 import abc
+import operator
 from collections.abc import Callable
 from typing import Optional
 
@@ -52,9 +53,13 @@ def mark_root(value):
 def _check_every(value):
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    try:
+        steps = operator.index(value)  # ints and NumPy integers, not floats
+    except TypeError:
+        steps = 0
+    if isinstance(value, bool) or steps < 1:
         raise ValueError(f"`checkpoint_every` must be None or a positive number of steps, got {value!r}")
-    return int(value)
+    return steps
 
 
 class AbstractAdjoint(eqx.Module):

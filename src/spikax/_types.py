@@ -113,11 +113,15 @@ def check_state(layer: AbstractLayer, state: PyTree, input_shape: tuple[int, ...
             f"{_describe_tree(state)} (pass the state this model returned, or None to start at rest)"
         )
     for path_leaf, got, want in zip(jax.tree_util.tree_leaves_with_path(expected), got_leaves, want_leaves):
+        where = f"`{name}{jax.tree_util.keystr(path_leaf[0])}`"
         if jnp.shape(got) != want.shape:
             raise ValueError(
-                f"`{name}{jax.tree_util.keystr(path_leaf[0])}` has shape {jnp.shape(got)}, but this {what} "
-                f"expects {want.shape} (a state from a model of another size?)"
+                f"{where} has shape {jnp.shape(got)}, but this {what} expects {want.shape} "
+                "(a state from a model of another size?)"
             )
+        if jnp.result_type(got) != want.dtype:
+            raise ValueError(f"{where} has dtype {jnp.result_type(got)}, but this {what} expects {want.dtype}")
+    check_finite(name, state)
 
 
 def _describe_tree(tree) -> str:
@@ -199,7 +203,7 @@ class AbstractNeuron(AbstractLayer):
         check_state(self, state, step_shape(xs))
         first = None if per_step is None else jax.tree.map(lambda a: a[0], per_step)
         state, y = self.advance(self.derive(self.params, self.dt), state, jax.tree.map(lambda a: a[0], xs), first)
-        return check_final_state(type(self).__name__, state, y)
+        return check_final_state(type(self).__name__, state, y, self.params)
 
     def __call__(
         self, xs: PyTree, state: Any = None, *, key: Key = None, record: RecordSpec = False
@@ -229,5 +233,5 @@ class AbstractNeuron(AbstractLayer):
         ys, final, rec = simulate(
             step, state, (xs, per_step), record=record_function(record, observe), adjoint=self.adjoint
         )
-        final, ys = check_final_state(type(self).__name__, final, ys)
+        final, (ys, rec) = check_final_state(type(self).__name__, final, (ys, rec), self.params)
         return ys, final, rec

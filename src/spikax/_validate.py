@@ -2,15 +2,15 @@
 
 Checks of values run on concrete values (:func:`check_finite` names the argument and the first
 bad index). Inside ``jit``/``vmap``/``grad`` a value is a tracer and unknown at trace time;
-there a model checks its *final state* at run time with ``eqx.error_if``
+there a model checks its final state and its parameters at run time with ``eqx.error_if``
 (:func:`check_final_state`), once per call, after the time loop. Every failure ends there (a
 non-finite input or parameter, or an unstable step: NaN is absorbing in every state, and the
 spike of a NaN membrane is NaN too, so it also shows in the output from the step it entered),
-and the state is the smallest array that holds it: one reduction over ``(n,)``. Checking each
-input, synapse type and parameter instead cost 10-15 % of a DynapSim call, and checking the
-``(T, n)`` output 8-10 % of the LIF benchmark's forward+backward.
-:func:`set_runtime_checks` turns the run-time check off (``SPIKAX_RUNTIME_CHECKS=0`` in the
-environment does the same at import); the NaN then still shows in the output.
+and these are the smallest arrays that hold it: reductions over ``(n,)``. Checking the input
+instead cost 15-40 % of a forward call, checking the ``(T, n)`` output 8-10 % of the LIF
+benchmark's forward+backward, and attaching the check to the parameters ~10 % of a DynapSim
+call. :func:`set_runtime_checks` turns the run-time check off (``SPIKAX_RUNTIME_CHECKS=0`` in
+the environment does the same at import); the NaN then still shows in the output.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-_RUNTIME_CHECKS = os.environ.get("SPIKAX_RUNTIME_CHECKS", "1") != "0"
+_RUNTIME_CHECKS = os.environ.get("SPIKAX_RUNTIME_CHECKS", "1").strip().lower() not in ("0", "false", "no", "off")
 
 
 def set_runtime_checks(enabled: bool) -> bool:
@@ -63,7 +63,7 @@ def check_finite(name: str, tree) -> None:
                 raise ValueError(f"`{name}{jax.tree_util.keystr(path)}` must be finite, got {_first_bad(a)}")
 
 
-def check_final_state(what: str, state, ys=None):
+def check_final_state(what: str, state, ys=None, params=None):
     """A model's final ``state`` (a PyTree), checked to be finite; returns it.
 
     NaN is absorbing in every model's state (a NaN membrane stays NaN through its reset, and
@@ -74,8 +74,10 @@ def check_final_state(what: str, state, ys=None):
     finite): a ``ValueError`` saying the dynamics became unstable. Traced: an ``eqx.error_if``
     raising when the compiled code runs, unless :func:`set_runtime_checks` turned it off.
 
-    With ``ys`` (the run's output) given, returns ``(state, ys)`` with the check attached to both,
-    so that it stays in the program when only one of them is used (an unused check is dead code).
+    With ``ys`` (the run's output, any PyTree) given, returns ``(state, ys)`` with the check
+    attached to both, so that it stays in the program when only one of them is used (an unused
+    check is dead code). ``params``: traced parameters are checked in the same reduction (a NaN
+    threshold silences its neurons without making the state NaN).
     """
     out = state if ys is None else (state, ys)
     leaves = [leaf for leaf in jax.tree.leaves(state) if jnp.issubdtype(jnp.result_type(leaf), jnp.inexact)]
@@ -92,16 +94,22 @@ def check_final_state(what: str, state, ys=None):
         return out
     if not _RUNTIME_CHECKS:
         return out
-    bad = jnp.logical_not(jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves])))
+    checked = leaves + [leaf for leaf in jax.tree.leaves(params) if _inexact(leaf) and not is_concrete(leaf)]
+    bad = jnp.logical_not(jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in checked])))
     # The error is raised from a scalar zero that is then added to every float leaf: adding it
     # fuses into whatever reads the arrays, while an error_if on the (T, n) output itself made
     # the backward pass keep an extra copy of it (+15 MiB, ~8 % in the LIF benchmark).
     zero = eqx.error_if(
         jnp.zeros((), leaves[0].dtype), bad,
-        f"{what}: the state became NaN or inf, from a non-finite input or parameter or an unstable step "
+        f"{what}: the state or the parameters became NaN or inf (a non-finite input or parameter, or an "
+        "unstable step) "
         "(spikax.set_runtime_checks(False) turns this check off)",
     )
     return jax.tree.map(lambda a: a + zero.astype(a.dtype) if jnp.issubdtype(a.dtype, jnp.inexact) else a, out)
+
+
+def _inexact(leaf) -> bool:
+    return jnp.issubdtype(jnp.result_type(leaf), jnp.inexact)
 
 
 def is_concrete(x) -> bool:

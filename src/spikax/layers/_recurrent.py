@@ -118,7 +118,8 @@ class Recurrent(AbstractLayer):
         cell_record = record_function(record, lambda st, y: cell.observe(coeffs, st, y))
         rec_fn = None if cell_record is None else (lambda st, y: cell_record(st.cell, y))
         ys, final, rec = simulate(step, state, (xs, per_step), record=rec_fn, adjoint=cell.adjoint)
-        final, ys = check_final_state(f"Recurrent({type(cell).__name__})", final, ys)
+        what = f"Recurrent({type(cell).__name__})"
+        final, (ys, rec) = check_final_state(what, final, (ys, rec), (cell.params, w_rec))
         return ys, final, rec
 
 

@@ -166,12 +166,16 @@ def per_step_coefficients(coeffs: Any, **values) -> Any:
 
 
 def check_params(model: str, params, expected) -> None:
-    """``params`` must be an instance of ``expected`` (a Params class or a tuple of them)."""
+    """``params`` must be an instance of ``expected`` (a Params class or a tuple of them); a
+    threshold neuron's ``v_threshold`` must lie above its rest (:func:`check_threshold_above_rest`)."""
     if not isinstance(params, expected):
         names = " or ".join(t.__name__ for t in (expected if isinstance(expected, tuple) else (expected,)))
         raise TypeError(
             f"`params` must be {names} ({model}.create builds them from values), got {type(params).__name__}"
         )
+    fields = params.__dataclass_fields__
+    if "v_threshold" in fields and "v_reset" in fields:
+        check_threshold_above_rest(params)
 
 
 def check_step_shape(model_name: str, n_neurons: int, input_shape) -> None:
@@ -261,7 +265,7 @@ class AbstractSpikingNeuron(AbstractNeuron):
         # A membrane that became NaN or inf (an unstable step from finite inputs: dt too large
         # for an exponential or quadratic term) would otherwise just stop firing: 0 * v turns
         # the spike NaN there, so it shows in the output (exactly s elsewhere, zero gradient).
-        return s + 0.0 * h.v
+        return s + lax.stop_gradient(0.0 * h.v)
 
     def reset(self, coeffs, h, s):
         if self.detach_reset:

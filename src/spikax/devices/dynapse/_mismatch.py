@@ -76,6 +76,8 @@ def apply_mismatch(
         )
     if is_concrete(percent):
         try:
+            if isinstance(percent, (str, bytes)):
+                raise TypeError
             p = np.asarray(percent, dtype=np.float64)
         except (TypeError, ValueError):
             raise TypeError(f"`percent` must be a number (relative std in %), got {percent!r}") from None
@@ -90,6 +92,10 @@ def apply_mismatch(
             continue
         nominal = getattr(params, name)
         deviated = nominal * (1.0 + sigma * jax.random.normal(k, nominal.shape, nominal.dtype))
+        # A large percentage must not draw non-physical values: capacitances stay above 1 % of
+        # nominal, and currents also above the dark current Io, the floor every check requires.
         value = jnp.maximum(deviated, 0.01 * nominal)
+        if name.startswith("I"):
+            value = jnp.maximum(value, params.Io)
         out = eqx.tree_at(lambda p, name=name: getattr(p, name), out, value)
     return out
