@@ -212,3 +212,16 @@ def test_sizes_and_names_are_checked_where_they_are_given(key):
 def test_events_to_raster_names_its_bad_argument(kwargs, match):
     with pytest.raises((ValueError, TypeError), match=match):
         sx.encode.events_to_raster(dt=1e-3, **kwargs)
+
+
+def test_a_whole_chip_at_30_percent_mismatch_passes_its_own_checks():
+    # Deviated currents are floored at the dark current Io, which the parameter checks require
+    # (a 1 % of nominal floor used to put Itau_mem below Io in every 1024-neuron draw).
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # t_ref < dt/2 in a few neurons is expected
+        for seed in range(3):
+            p = dx.apply_mismatch(jax.random.key(seed), dx.DynapseParams.default(1024), 30.0)
+            dx.DynapSim(p)
+            assert float(jnp.min(p.Itau_mem)) >= float(p.Io[0])
