@@ -43,6 +43,7 @@ __all__ = [
     "Scalar",
     "ScalarLike",
     "check_state",
+    "starting_state",
     "step_shape",
 ]
 
@@ -122,6 +123,15 @@ def check_state(layer: AbstractLayer, state: PyTree, input_shape: tuple[int, ...
         if jnp.result_type(got) != want.dtype:
             raise ValueError(f"{where} has dtype {jnp.result_type(got)}, but this {what} expects {want.dtype}")
     check_finite(name, state)
+
+
+def starting_state(layer: AbstractLayer, state: PyTree, xs: PyTree) -> PyTree:
+    """The state a run of ``xs`` starts from: ``layer.init_state`` for ``None``, else ``state``
+    checked against it (:func:`check_state`)."""
+    if state is None:
+        return layer.init_state(step_shape(xs))
+    check_state(layer, state, step_shape(xs))
+    return state
 
 
 def _describe_tree(tree) -> str:
@@ -220,10 +230,7 @@ class AbstractNeuron(AbstractLayer):
         xs, per_step = self.prepare(xs, key)
         check_finite("xs", xs), check_finite("params", self.params)
         coeffs = self.derive(self.params, self.dt)
-        if state is None:
-            state = self.init_state(step_shape(xs))
-        else:
-            check_state(self, state, step_shape(xs))
+        state = starting_state(self, state, xs)
 
         def step(st, inputs):
             x, p = inputs

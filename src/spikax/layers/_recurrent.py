@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, PyTree
 
-from .._types import AbstractLayer, AbstractNeuron, check_state, step_shape
+from .._types import AbstractLayer, AbstractNeuron, starting_state, step_shape
 from .._validate import check_final_state, check_finite
 from ..simulate import record_function, simulate
 
@@ -104,10 +104,7 @@ class Recurrent(AbstractLayer):
             )
         check_finite("xs", xs), check_finite("params", cell.params), check_finite("w_rec", w_rec)
         coeffs = cell.derive(cell.params, cell.dt)
-        if state is None:
-            state = self.init_state(step_shape(xs))
-        else:
-            check_state(self, state, step_shape(xs))
+        state = starting_state(self, state, xs)
 
         def step(st, inputs):
             x, p = inputs
