@@ -19,7 +19,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from ._types import ParamLike
 from ._validate import as_param, check_count, check_dt, is_concrete
 
-__all__ = ["events_to_raster", "n_steps_for", "poisson", "raster_to_events", "rate", "regular"]
+__all__ = ["events_to_raster", "n_steps_for", "poisson", "raster_to_events", "rate", "regular", "sigma_delta"]
 
 
 def n_steps_for(duration: float, dt: float) -> int:
@@ -107,6 +107,26 @@ def regular(
     # (e.g. 20 Hz for 50 ms) from rounding just below it and losing its event.
     cycles = np.floor(lam * k * dt + phi + 1e-9)
     return jnp.asarray(np.diff(cycles, axis=0), jnp.float32)
+
+
+def sigma_delta(rates: ParamLike, *, dt: float = 1e-3) -> Float[Array, "T N"]:
+    r"""Deterministic spikes that follow time-varying rates ``(T, N)`` in Hz (sigma-delta code).
+
+    Each channel accumulates $a_k = a_{k-1} + \lambda_k\,dt$ and sends
+    $\lfloor a_k \rfloor - \lfloor a_{k-1}\rfloor$ events in step $k$ ($a_0 = 0$): over any
+    window the count is the integral of the rate to within one spike, without Poisson noise
+    (:func:`regular` for constant rates is the special case). Several events per step when
+    $\lambda\,dt > 1$.
+    """
+    dt = check_dt(dt)
+    lam = np.asarray(as_param("rates", rates, nonnegative=True), np.float64)
+    if lam.ndim != 2:
+        raise ValueError(f"`rates` must be (T, N) in Hz, got shape {lam.shape}")
+    acc = np.cumsum(lam * dt, axis=0)
+    # float64 on the host; the epsilon keeps an accumulator that should be an integer from
+    # rounding just below it.
+    counts = np.diff(np.floor(acc + 1e-9), axis=0, prepend=0.0)
+    return jnp.asarray(counts, jnp.float32)
 
 
 def rate(

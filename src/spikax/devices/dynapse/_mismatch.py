@@ -23,6 +23,7 @@ import jax.numpy as jnp
 from jaxtyping import PRNGKeyArray
 import numpy as np
 
+from ..._types import ScalarLike
 from ..._validate import is_concrete
 from ._circuit import PARAMETER_NAMES, DynapseParams
 
@@ -55,7 +56,7 @@ def _spec_names(spec) -> tuple[str, ...]:
 def apply_mismatch(
     key: PRNGKeyArray,
     params: DynapseParams,
-    percent: float = 10.0,
+    percent: ScalarLike = 10.0,
     spec: Optional[Union[Iterable[str], DynapseParams]] = None,
 ) -> DynapseParams:
     """Parameters of one chip: Gaussian relative deviations of ``percent`` % (one std).
