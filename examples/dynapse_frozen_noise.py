@@ -34,8 +34,13 @@ from spikax.train import tasks
 
 def responses(model, xs):
     """Output spikes ``(2 samples, T, 2 neurons)`` of the physical model."""
-    physical = sx.train.unwrap(model)
-    return np.asarray(jax.vmap(lambda x: physical(x)[0])(jnp.asarray(xs)))
+    return np.asarray(_run(sx.train.unwrap(model), jnp.asarray(xs)))
+
+
+@eqx.filter_jit
+def _run(physical, xs):
+    # Compiled once: before and after training are the same program with other weights.
+    return jax.vmap(lambda x: physical(x)[0])(xs)
 
 
 def gradient_scale(model, task, objective):

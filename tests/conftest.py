@@ -10,6 +10,15 @@ from pathlib import Path
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+# The suite compiles hundreds of small programs and runs each a few times: its time is XLA's
+# compile time. LLVM's optimisation level 0 makes the whole suite ~17 % faster (test_dynapse and
+# test_train: 149 s -> 123 s of CPU) with the same results to float rounding, which is all the
+# tolerances assume (IEEE semantics do not depend on it: XLA's CPU code is never fast-math).
+# Set before JAX's backend starts; SPIKAX_TEST_OPTIMISED=1, or your own level, keeps yours.
+_flags = os.environ.get("XLA_FLAGS", "")
+if os.environ.get("SPIKAX_TEST_OPTIMISED", "0") != "1" and "xla_backend_optimization_level" not in _flags:
+    os.environ["XLA_FLAGS"] = f"{_flags} --xla_backend_optimization_level=0".strip()
+
 import jax  # noqa: E402
 import pytest  # noqa: E402
 from jaxtyping import install_import_hook  # noqa: E402

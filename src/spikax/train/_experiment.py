@@ -61,7 +61,9 @@ def plot_sample(model, x, label: int, path: Path, *, dt: float, readout: str = "
     from ._losses import forward
     from ._reparam import unwrap
 
-    y, spikes = forward(unwrap(model), jnp.asarray(x))
+    import equinox as eqx
+
+    y, spikes = eqx.filter_jit(forward)(unwrap(model), jnp.asarray(x))
     panels = [("input channel", np.asarray(x))] + [(f"layer {i + 1} neuron", np.asarray(s)) for i, (s, _) in
                                                    enumerate(spikes)]
     fig, axes = plt.subplots(len(panels) + 1, 1, figsize=(8, 2.2 * (len(panels) + 1)), sharex=True)
