@@ -29,6 +29,7 @@ import numpy as np
 import optax
 
 import spikax as sx
+from spikax.devices.dynapse import PARAMETER_NAMES
 from spikax.train import tasks
 
 
@@ -60,7 +61,9 @@ def gradient_scale(model, task, objective):
     cell = trainable.layers[1].cell.params
     g_params = grads.layers[1].cell.params
     per_efold, per_amp = [], []
-    for name in tasks_bias_names():
+    for name in PARAMETER_NAMES:
+        if not isinstance(getattr(cell, name), sx.train.Positive):
+            continue  # not made trainable by biases="all"
         g = np.abs(np.asarray(getattr(g_params, name).log))
         current = np.asarray(getattr(cell, name).unwrap())
         per_efold.append(g)
@@ -75,12 +78,6 @@ def gradient_scale(model, task, objective):
         "dL/dlnI median": float(np.median(per_efold)), "dL/dlnI max": float(per_efold.max()),
         "dL/dI median (1/A)": float(np.median(per_amp)), "dL/dI max (1/A)": float(per_amp.max()),
     }
-
-
-def tasks_bias_names():
-    from spikax.devices import dynapse as dx
-
-    return [n for n in dx.DEFAULT_MISMATCH if n.startswith("I")]
 
 
 def plot(task, before, after, path: Path):

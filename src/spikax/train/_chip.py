@@ -261,7 +261,7 @@ def evaluate_mismatch(
 ) -> dict:
     r"""``metric`` of ``model`` on ``data`` over ``n_chips`` drawn chips per mismatch level.
 
-    Chip ``c`` at level ``p`` is ``ChipMismatch(p)(model, key=fold_in(key, c))``: the same chips
+    Chip ``c`` at level ``p`` is ``ChipMismatch(p)(model, key=fold_in(split(key)[0], c))``: the same chips
     (the same deviations $\varepsilon$, scaled) at every level, so the curve is smooth in ``p``
     and reproducible from ``key``. At 0 % every chip is the nominal one. Returns
     ``{"percent": [...], "mean": [...], "std": [...], "values": [[per chip] per level]}``.
@@ -281,7 +281,7 @@ def evaluate_mismatch(
 
         bar = tqdm(total=n_chips * sum(p > 0 for p in levels) + (0 in levels), unit="chip")
     values = []
-    k_eval = jax.random.fold_in(key, -1 & 0xFFFF)
+    k_chips, k_eval = jax.random.split(key)
     for p in levels:
         if p == 0.0:
             # Every chip is the nominal one: evaluate once (with the same sample keys).
@@ -293,7 +293,7 @@ def evaluate_mismatch(
         perturb = ChipMismatch(p, weights=weights)
         row = []
         for c in range(n_chips):
-            chip = perturb(physical, key=jax.random.fold_in(key, c))
+            chip = perturb(physical, key=jax.random.fold_in(k_chips, c))
             row.append(evaluate(chip, data, objective=objective, batch_size=batch_size, key=k_eval, _step=step)[metric])
             if bar is not None:
                 bar.update(1)

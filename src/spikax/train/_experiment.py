@@ -26,12 +26,14 @@ def plot_history(history: list, path: Path, *, title: str = "") -> None:
     fig, (ax_l, ax_a) = plt.subplots(1, 2, figsize=(10, 3.6))
     for split, style in (("train", "-"), ("eval", "--")):
         if f"{split}_loss" in history[0]:
-            label = "test (held out)" if split == "eval" else split
+            label = "test" if split == "eval" else "train (during the epoch)"
             ax_l.plot(epochs, [h[f"{split}_loss"] for h in history], style, label=label)
             ax_a.plot(epochs, [100 * h[f"{split}_accuracy"] for h in history], style, label=label)
     ax_l.set_xlabel("epoch")
     ax_l.set_ylabel("loss")
-    ax_l.set_yscale("log")
+    losses = [h[k] for h in history for k in ("train_loss", "eval_loss") if k in h]
+    if losses and min(losses) > 0 and max(losses) / min(losses) > 10:
+        ax_l.set_yscale("log")  # only when the loss falls by more than a decade
     ax_a.set_xlabel("epoch")
     ax_a.set_ylabel("accuracy (%)")
     ax_a.set_ylim(0, 100)
@@ -40,7 +42,7 @@ def plot_history(history: list, path: Path, *, title: str = "") -> None:
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
         ax.grid(alpha=0.3)
     if history and "eval_accuracy" in history[-1]:
-        ax_a.set_title(f"held-out accuracy after epoch {epochs[-1]}: {100 * history[-1]['eval_accuracy']:.1f} %",
+        ax_a.set_title(f"test accuracy after epoch {epochs[-1]}: {100 * history[-1]['eval_accuracy']:.1f} %",
                        fontsize=10)
     if title:
         fig.suptitle(title)
@@ -77,12 +79,16 @@ def plot_sample(model, x, label: int, path: Path, *, dt: float, readout: str = "
     ax = axes[-1]
     t = np.arange(y.shape[0]) * dt
     running = readout in ("sum", "count")
+    spiking_output = readout == "count"  # the output layer's own spikes
     if running:
         y = np.cumsum(y, axis=0)
     for k in range(y.shape[1]):
         ax.plot(t, y[:, k], lw=2.0 if k == label else 0.8, label=f"class {k}" + (" (true)" if k == label else ""))
     ax.set_xlabel("time (s)")
-    ax.set_ylabel("logit so far (sum of readout)" if running else "readout membrane (a.u.)")
+    if spiking_output:
+        ax.set_ylabel("output spikes so far")
+    else:
+        ax.set_ylabel("logit so far (sum of readout)" if running else "readout membrane (a.u.)")
     predicted = int(np.argmax(y[-1] if running else y.max(axis=0)))
     ax.set_title(f"predicted class {predicted}, true class {label}", fontsize=9)
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=8)
