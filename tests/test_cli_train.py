@@ -11,8 +11,9 @@ from spikax import cli
 
 def test_train_dynapse_writes_checkpoint_metrics_figures_and_robustness(tmp_path, capsys):
     out = tmp_path / "run"
+    # --fan-in 40 holds the two neurons at 40 of their 61 inputs (a Masked weight, checkpointed).
     args = ["train", "--task", "frozen-noise", "--model", "dynapse", "--epochs", "1", "--chips", "2",
-            "--out", str(out), "--no-progress"]
+            "--out", str(out), "--no-progress", "--fan-in", "40"]
     assert cli.main(args) == 0
     printed = capsys.readouterr().out
     assert "dynapse on frozen-noise: test accuracy" in printed and "over 2 drawn chips" in printed
@@ -25,6 +26,9 @@ def test_train_dynapse_writes_checkpoint_metrics_figures_and_robustness(tmp_path
     assert [len(v) for v in robustness["values"]] == [2] * 5
     model = sx.train.load_model(out / "model.spikax")
     assert isinstance(model.layers[1].cell, sx.devices.dynapse.DynapSim)
+    w_rec = model.layers[1].w_rec
+    fan_in = (model.layers[0].weight != 0).sum(0) + (w_rec.ampa + w_rec.shunt != 0).sum(0)
+    assert fan_in.tolist() == [40, 40] and summary["fan_in"] == 40
 
 
 def test_train_refuses_to_overwrite_and_resumes(tmp_path, capsys):
@@ -51,6 +55,8 @@ def test_train_refuses_to_overwrite_and_resumes(tmp_path, capsys):
         (["--mismatch", "-5"], "--mismatch"),
         (["--lr", "nan"], "--lr"),
         (["--resume"], "--resume"),
+        (["--model", "lif", "--fan-in", "64"], "--fan-in applies to --model dynapse"),
+        (["--fan-in", "65"], "--fan-in"),
     ],
 )
 def test_bad_train_options_are_one_line(tmp_path, capsys, extra, message):

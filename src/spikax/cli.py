@@ -1,4 +1,4 @@
-"""Command line: ``spikax demo``, ``spikax train`` (and ``spikax --help``, ``spikax --version``).
+"""Command line: ``spikax demo``, ``spikax train``, ``spikax deploy`` (and ``--help``, ``--version``).
 
 Every bad option value is a one-line ``spikax <command>: error: --option ...`` on stderr and exit
 code 2 (argparse's convention), checked before anything is simulated or written; no traceback.
@@ -341,6 +341,8 @@ def _train(args: argparse.Namespace) -> int:
     prog = "spikax train"
     if args.mismatch and args.model != "dynapse":
         raise _UsageError("--mismatch applies to --model dynapse (a chip network); a LIF network has no chip", prog)
+    if args.fan_in is not None and args.model != "dynapse":
+        raise _UsageError("--fan-in applies to --model dynapse (a chip network); a LIF network has no chip", prog)
     if args.task == "vowels":
         try:
             import aeon  # noqa: F401
@@ -369,7 +371,7 @@ def _train(args: argparse.Namespace) -> int:
     summary = train_task(
         args.task, args.model, out, epochs=args.epochs, mismatch=args.mismatch, batch_size=args.batch_size,
         learning_rate=args.lr, seed=args.seed, n_hidden=args.n_hidden, resume=args.resume,
-        progress=not args.no_progress, robustness_chips=args.chips,
+        progress=not args.no_progress, robustness_chips=args.chips, fan_in=args.fan_in,
     )
     print(
         f"{args.model} on {args.task}: test accuracy {100 * summary['test_accuracy']:.1f} % after "
@@ -381,6 +383,88 @@ def _train(args: argparse.Namespace) -> int:
         curve = ", ".join(f"{p} {100 * m:.1f} ± {100 * s:.1f}" for p, (m, s) in summary["robustness"].items())
         print(f"accuracy over {args.chips} drawn chips per mismatch level (%): {curve}")
     print(f"wrote {', '.join(summary['files'])} and summary.json to {out}")
+    return 0
+
+
+def _load_network(path: str, prog: str):
+    """The physical model in a ``model.spikax`` or a run's ``checkpoint.spikax``."""
+    from .train import load_model, read_metadata, unwrap
+    from .train._fit import load_run
+
+    if not Path(path).is_file():
+        raise _UsageError(f"CHECKPOINT {path}: no such file", prog)
+    try:
+        kind = read_metadata(path)["kind"]
+    except ValueError as err:
+        raise _UsageError(f"CHECKPOINT {err}", prog) from None
+    if kind == "model":
+        return load_model(path), read_metadata(path)["metadata"]
+    if kind == "run":
+        run, meta = load_run(path)
+        return unwrap(run.model), meta
+    raise _UsageError(f"CHECKPOINT {path} holds a {kind!r}, not a model or a training run", prog)
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    prog = "spikax deploy"
+    from .devices.dynapse import deploy as dd
+
+    if args.check is not None:
+        if args.checkpoint is not None:
+            raise _UsageError("--check validates a configuration file; give no CHECKPOINT with it", prog)
+        try:
+            config = dd.ChipConfig.load(args.check)
+        except ValueError as err:
+            print(f"{prog}: {err}", file=sys.stderr)
+            return 1
+        d = config.data
+        fan_in = max((len(nr["cam"]) for nr in d["neurons"]), default=0)
+        print(
+            f"{args.check}: a valid DYNAP-SE2 configuration: {len(d['neurons'])} neurons on {len(d['cores'])} "
+            f"core(s) of chip(s) {sorted({c['chip'] for c in d['cores']})}, {len(d['inputs'])} input channels, "
+            f"{len(d['outputs'])} outputs, largest fan-in {fan_in}, dt = {d['dt']:g} s"
+        )
+        return 0
+    if args.checkpoint is None:
+        raise _UsageError("give a CHECKPOINT (model.spikax or checkpoint.spikax) to deploy, or --check FILE", prog)
+    if args.task == "vowels":
+        try:
+            import aeon  # noqa: F401
+        except ImportError:
+            raise _UsageError("--task vowels needs the `aeon` package: pip install 'spikax[data]'", prog) from None
+    out = Path(args.out)
+    if out.exists() and out.is_dir():
+        raise _UsageError(f"--out {args.out} is a folder; give the configuration file's path", prog)
+    if not out.parent.exists():
+        raise _UsageError(f"--out {args.out}: folder {out.parent} does not exist", prog)
+    model, meta = _load_network(args.checkpoint, prog)
+    try:
+        dd.split_chip_network(model)
+    except ValueError as err:
+        raise _UsageError(f"CHECKPOINT {args.checkpoint}: {err}", prog) from None
+    if args.prune_fan_in:
+        model = dd.prune_fan_in(model, dd.CAM_ENTRIES)
+    deployment = dd.deploy(model, n_cores=args.n_cores)
+    deployment.config.save(out)
+    print(dd.format_report(deployment.report))
+    if args.task is not None:
+        import jax
+
+        from .train import evaluate
+        from .train.tasks import load_task
+
+        task = load_task(args.task)
+        objective = task.objective("dynapse")
+        key = jax.random.key(args.seed)
+        before = evaluate(model, task.test, objective=objective, key=key)["accuracy"]
+        after = evaluate(deployment.network(), task.test, objective=objective, key=key)["accuracy"]
+        print(
+            f"test accuracy on {args.task}: {100 * before:.1f} % in simulation, {100 * after:.1f} % as configured "
+            f"(biases rounded to codes, weights quantised{', fan-in pruned to 64' if args.prune_fan_in else ''})"
+        )
+    if args.report is not None:
+        Path(args.report).write_text(json.dumps(deployment.report, indent=1))
+    print(f"wrote {out}" + (f" and {args.report}" if args.report else ""))
     return 0
 
 
@@ -478,10 +562,44 @@ def build_parser() -> argparse.ArgumentParser:
                        help="drawn chips per mismatch level for the robustness curve (0: skip it)")
     train.add_argument("--seed", type=_integer("a seed", minimum=0, maximum=2**32 - 1), default=0,
                        help="seed of the model, the shuffling and every random draw")
+    train.add_argument("--fan-in", type=_integer("incoming connections", minimum=1, maximum=64), default=None,
+                       help="dynapse: keep each neuron's strongest N incoming connections from the start and "
+                            "hold the rest at zero (64 = the chip's CAM entries; needed by spikax deploy)")
     train.add_argument("--out", default="./spikax-train", help="output folder (created if missing)")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.set_defaults(func=_train)
+
+    deploy = sub.add_parser(
+        "deploy",
+        help="turn a trained chip network into a DYNAP-SE2 configuration (JSON), or check one",
+        description=(
+            "Read a trained chip network (model.spikax or checkpoint.spikax from spikax train --model dynapse: "
+            "DynapseLinear -> DynapSim or Recurrent(DynapSim) -> optional off-chip readout), group its neurons "
+            "into cores that share one bias set, round every bias current to its (coarse, fine) code, quantise "
+            "the weights to four base currents per core and a 4-bit mask per connection, place the neurons and "
+            "route their events (tags, CAM and SRAM entries) under the chip's limits, and write the "
+            "configuration to --out. Prints a report: chips and cores used, largest fan-in and fan-out, weight "
+            "and bias errors and, with --task, the test accuracy before and after. A network that does not fit "
+            "is refused with the limit, the neuron or core and by how much. --check FILE validates an existing "
+            "configuration (exit code 1 if it has problems, each one named)."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    deploy.add_argument("checkpoint", nargs="?", metavar="CHECKPOINT",
+                        help="model.spikax or checkpoint.spikax of a chip network")
+    deploy.add_argument("--out", default="config.json", help="configuration file to write")
+    deploy.add_argument("--n-cores", type=_integer("cores", minimum=1, maximum=16), default=None,
+                        help="cores to spread the neurons over (default: as few as fit, 256 neurons each)")
+    deploy.add_argument("--prune-fan-in", action="store_true",
+                        help="keep each neuron's 64 strongest incoming connections (the CAM limit) first")
+    deploy.add_argument("--task", choices=["vowels", "frozen-noise", "digits"], default=None,
+                        help="report the test accuracy of this task before and after deployment")
+    deploy.add_argument("--report", default=None, help="also write the report as JSON to this file")
+    deploy.add_argument("--check", default=None, metavar="FILE", help="validate this configuration file instead")
+    deploy.add_argument("--seed", type=_integer("a seed", minimum=0, maximum=2**32 - 1), default=0,
+                        help="seed of the evaluation's random draws")
+    deploy.set_defaults(func=_deploy)
     return parser
 
 

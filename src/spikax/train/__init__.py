@@ -7,7 +7,7 @@
   readout, with a :class:`RateRegulariser` and weight decay) and :class:`RateTarget`; batch
   losses :func:`spike_count_cross_entropy`, :func:`max_membrane_cross_entropy`, :func:`rate_mse`.
 - Constraints by reparameterisation: :class:`Positive`, :class:`NonNegative`,
-  :class:`SignedSynapses`, :func:`unwrap`.
+  :class:`SignedSynapses`, :class:`Masked`, :func:`unwrap`.
 - DYNAP-SE2: :func:`chip_network`, :func:`chip_trainable`, :class:`ChipMismatch`,
   :func:`evaluate_mismatch`.
 - Files: :func:`save_model` / :func:`load_model`, :func:`save_run` / :func:`load_run`.
@@ -41,6 +41,7 @@ from ._losses import spike_count_accuracy as spike_count_accuracy
 from ._losses import spike_count_cross_entropy as spike_count_cross_entropy
 from ._losses import weight_l2 as weight_l2
 from ._reparam import AbstractReparam as AbstractReparam
+from ._reparam import Masked as Masked
 from ._reparam import NonNegative as NonNegative
 from ._reparam import Positive as Positive
 from ._reparam import SignedSynapses as SignedSynapses

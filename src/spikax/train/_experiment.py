@@ -135,6 +135,7 @@ def train_task(
     robustness_chips: int = 50,
     percents=(0.0, 5.0, 10.0, 20.0, 30.0),
     task=None,
+    fan_in: Optional[int] = None,
 ) -> dict:
     """Train ``kind`` on ``task_name`` into folder ``out``; returns the summary it writes.
 
@@ -169,6 +170,13 @@ def train_task(
     key = jax.random.key(seed)
     k_model, k_fit, k_eval = jax.random.split(key, 3)
     model = task.make_model(kind, k_model)
+    if fan_in is not None:
+        if kind != "dynapse":
+            raise ValueError("`fan_in` applies to chip models only (model 'dynapse')")
+        from ..devices.dynapse.deploy import prune_fan_in
+
+        # Pruned at the start and held: the network trains within the chip's CAM limit.
+        model = prune_fan_in(model, fan_in, hold=True)
     objective = task.objective(kind)
     perturb = ChipMismatch(mismatch) if mismatch else None
     # Adam with a cosine decay of the learning rate to 5 % over the run: with a freshly drawn
@@ -181,7 +189,8 @@ def train_task(
         batch_size=batch_size, key=k_fit, eval_data=task.test, perturb=perturb, perturb_each="sample",
         metrics_path=out / "metrics.jsonl", checkpoint_path=out / "checkpoint.spikax", resume=resume,
         progress=progress,
-        config={"task": task_name, "model": kind, "learning_rate": learning_rate, "n_hidden": n_hidden},
+        config={"task": task_name, "model": kind, "learning_rate": learning_rate, "n_hidden": n_hidden,
+                "fan_in": fan_in},
     )
     physical = result.physical
     save_model(out / "model.spikax", physical, metadata={"task": task_name, "model": kind, "mismatch": mismatch})
@@ -195,7 +204,7 @@ def train_task(
     times = [h["train_time_s"] for h in history[1:]] or [history[-1]["train_time_s"]]
     summary = {
         "task": task_name, "model": kind, "mismatch_percent": mismatch, "epochs": len(history),
-        "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed,
+        "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed, "fan_in": fan_in,
         "test_accuracy": final["accuracy"], "test_loss": final["loss"], "test_rate_hz": final.get("rate_hz"),
         "train_accuracy": history[-1]["train_accuracy"] if history else None,
         "median_epoch_train_time_s": float(np.median(times)) if history else None,

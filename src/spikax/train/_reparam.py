@@ -8,6 +8,7 @@ A trainable model may hold, in place of a constrained array, a small wrapper who
 | :class:`Positive` | $\ell$ | $e^{\ell}$ (broadcast to ``shape``) | bias currents, time constants |
 | :class:`NonNegative` | $r$ | $\mathrm{softplus}(r) = \ln(1 + e^{r})$ | one weight per synapse type |
 | :class:`SignedSynapses` | signed $W$ | excitatory $\max(W, 0)$, inhibitory $\max(-W, 0)$ | DYNAP-SE2 weights |
+| :class:`Masked` | $W$, a boolean mask $M$ | $W M$ | a fan-in limit held during training |
 
 :func:`unwrap` replaces every wrapper by its value, which gives back an ordinary spikax model:
 the loss runs ``unwrap(model)``, so gradients reach the unconstrained values through the
@@ -30,6 +31,7 @@ from jaxtyping import Array, ArrayLike, PyTree
 
 __all__ = [
     "AbstractReparam",
+    "Masked",
     "NonNegative",
     "Positive",
     "SignedSynapses",
@@ -51,8 +53,19 @@ def is_reparam(x) -> bool:
 
 
 def unwrap(tree: PyTree) -> PyTree:
-    """``tree`` with every :class:`AbstractReparam` replaced by its value (the physical model)."""
-    return jax.tree.map(lambda x: x.unwrap() if is_reparam(x) else x, tree, is_leaf=is_reparam)
+    """``tree`` with every :class:`AbstractReparam` replaced by its value (the physical model).
+
+    Wrappers may nest (e.g. :class:`Masked` around a :class:`NonNegative`): the inner ones are
+    resolved first, so every ``unwrap`` method sees plain arrays.
+    """
+
+    def one(x):
+        if not is_reparam(x):
+            return x
+        inner = jax.tree.map(one, x, is_leaf=lambda y: is_reparam(y) and y is not x)
+        return inner.unwrap()
+
+    return jax.tree.map(one, tree, is_leaf=is_reparam)
 
 
 def _positive_array(name: str, value) -> np.ndarray:
@@ -163,3 +176,24 @@ class SignedSynapses(AbstractReparam):
 
         w = self.weight
         return Synapses(**{self.excitatory: jnp.maximum(w, 0.0), self.inhibitory: jnp.maximum(-w, 0.0)})
+
+
+class Masked(AbstractReparam):
+    r"""A weight with some connections held at zero: $W M$ (``mask`` boolean, the shape of
+    ``value``; ``value`` an array or another wrapper). The masked entries get no gradient, so
+    training keeps a pruned network pruned (e.g. to the DYNAP-SE2's 64 incoming connections per
+    neuron, :func:`spikax.devices.dynapse.deploy.prune_fan_in`)."""
+
+    value: PyTree
+    mask: Array
+
+    def __init__(self, value, mask: ArrayLike):
+        mask = jnp.asarray(mask, dtype=bool)
+        shape = jnp.shape(value) if not isinstance(value, eqx.Module) else jnp.shape(unwrap(value))
+        if mask.shape != tuple(shape):
+            raise ValueError(f"Masked: `mask` must have the shape of the value {tuple(shape)}, got {mask.shape}")
+        self.value = value
+        self.mask = mask
+
+    def unwrap(self) -> Array:
+        return jnp.where(self.mask, self.value, 0.0)
