@@ -437,23 +437,39 @@ def _deploy(args: argparse.Namespace) -> int:
         raise _UsageError(f"--out {args.out} is a folder; give the configuration file's path", prog)
     if not out.parent.exists():
         raise _UsageError(f"--out {args.out}: folder {out.parent} does not exist", prog)
+    if args.report is not None and not Path(args.report).parent.exists():
+        raise _UsageError(f"--report {args.report}: folder {Path(args.report).parent} does not exist", prog)
     model, meta = _load_network(args.checkpoint, prog)
     try:
-        dd.split_chip_network(model)
+        linear, cell, _, _ = dd.split_chip_network(model)
     except ValueError as err:
         raise _UsageError(f"CHECKPOINT {args.checkpoint}: {err}", prog) from None
-    if args.prune_fan_in:
-        model = dd.prune_fan_in(model, dd.CAM_ENTRIES)
-    deployment = dd.deploy(model, n_cores=args.n_cores)
-    deployment.config.save(out)
-    print(dd.format_report(deployment.report))
+    task = None
     if args.task is not None:
-        import jax
-
-        from .train import evaluate
         from .train.tasks import load_task
 
         task = load_task(args.task)
+        channels = task.test[0].shape[-1]
+        if channels != linear.in_features:
+            raise _UsageError(
+                f"--task {args.task} has {channels} input channels, the network in {args.checkpoint} "
+                f"{linear.in_features}: it was not trained on this task", prog
+            )
+    if args.n_cores is not None and args.n_cores > cell.n_neurons:
+        raise _UsageError(f"--n-cores {args.n_cores} is more than the network's {cell.n_neurons} neurons", prog)
+    if args.prune_fan_in:
+        model = dd.prune_fan_in(model, dd.CAM_ENTRIES)
+    try:
+        deployment = dd.deploy(model, n_cores=args.n_cores)
+    except ValueError as err:
+        raise _UsageError(str(err).replace("`n_cores`", "--n-cores"), prog) from None
+    deployment.config.save(out)
+    print(dd.format_report(deployment.report))
+    if task is not None:
+        import jax
+
+        from .train import evaluate
+
         objective = task.objective("dynapse")
         key = jax.random.key(args.seed)
         before = evaluate(model, task.test, objective=objective, key=key)["accuracy"]

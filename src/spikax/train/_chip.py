@@ -152,6 +152,13 @@ def chip_trainable(
             return jax.tree.map(lambda a: NonNegative.of(a), w)
 
     found = []
+    from ._reparam import Masked
+
+    if any(isinstance(x, Masked) for x in jax.tree.leaves(model, is_leaf=lambda x: isinstance(x, Masked))):
+        raise ValueError(
+            "`model` holds Masked weights (a held fan-in): make it trainable first, then prune, "
+            "prune_fan_in(chip_trainable(model), 64, hold=True)"
+        )
 
     def fn(layer):
         if isinstance(layer, dx.DynapseLinear):

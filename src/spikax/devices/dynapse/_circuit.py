@@ -169,6 +169,11 @@ class DynapseParams(eqx.Module):
 
     Every field has shape ``(n_neurons,)``. Build one with :meth:`default` (the chip defaults,
     any of them overridden by name). Currents in A, capacitances in F, voltages in V.
+
+    On the chip, 19 of the currents are biases of the neuron's core (``Itau_mem`` is
+    ``SOIF_LEAK_N``, ``Igain_ampa`` is ``DEAM_EGAIN_P``, ...; the table is
+    ``spikax.devices.dynapse.deploy.BIAS_NAMES``, with the four base weights ``Iw_0..Iw_3``);
+    ``Iscale``, ``Ireset``, the capacitances and the transistor constants are the simulator's.
     """
 
     Io: Float[ArrayLike, " n"]

@@ -210,9 +210,10 @@ class CoreBiases(NamedTuple):
 
 def encode_biases(params, cores=None) -> CoreBiases:
     """A parameter set as a per-core table of bias codes: the neurons of each core share one bias
-    set (:func:`~spikax.devices.dynapse.deploy.share_biases`, ``cores`` as there), each bias
-    is rounded to its closest code, and a request at the dark current is "off", code (0, 0).
-    :func:`decode_biases` goes back."""
+    set (the geometric mean of theirs, :func:`~spikax.devices.dynapse.deploy.share_biases`), each
+    bias is rounded to its closest code, and a request at the dark current is "off", code (0, 0).
+    ``cores`` places the neurons (global core indices); by default they fill cores in order, 256
+    per core. :func:`decode_biases` goes back."""
     from ._mapping import assign_cores, share_biases
 
     n = params.n_neurons

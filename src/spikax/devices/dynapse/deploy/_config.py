@@ -125,12 +125,15 @@ def deploy(
         w_rec3, rec_types = _stack(w_rec, n, n)
     else:
         w_rec3, rec_types = None, ()
-    outputs = list(range(n)) if outputs is None else [int(o) for o in outputs]
-    bad = [o for o in outputs if not 0 <= o < n]
+    outputs = list(range(n)) if outputs is None else list(outputs)
+    bad = [o for o in outputs if not (_is_int(o) or isinstance(o, np.integer)) or not 0 <= o < n]
+    outputs = [int(o) for o in outputs] if not bad else outputs
     if bad or len(set(outputs)) != len(outputs):
         raise ValueError(f"`outputs` must be distinct neuron indices in 0..{n - 1}, got {outputs}")
     board = _check_board(DEFAULT_BOARD if board is None else board)
 
+    if cores is not None and n_cores is not None:
+        raise ValueError("give `cores` (where each neuron goes) or `n_cores` (how many cores to use), not both")
     shared = share_biases(params, n_cores=n_cores, cores=cores)
     g = shared.cores
     used = [int(c) for c in np.unique(g)]
@@ -224,6 +227,11 @@ def deploy(
     if cur_rec is not None:
         err_sq += float(np.sum((quant.quantized[1] - cur_rec) ** 2))
     n_conn = int((cur_in > 0).sum() + (0 if cur_rec is None else (cur_rec > 0).sum()))
+    # Weights above a core's top level (the sum of its four bases) are clipped to it.
+    top = levels(quant.base)[:, -1][g]  # (n,) per target neuron
+    over = [c / top[None, :, None] for c in ([cur_in] + ([cur_rec] if cur_rec is not None else []))]
+    n_clipped = int(sum((o > 1 + 1e-9).sum() for o in over))
+    worst_clip = float(max(o.max() for o in over)) if n_conn else 0.0
     n_kept = int((masks_in > 0).sum() + (0 if masks_rec is None else (masks_rec > 0).sum()))
     report = {
         "neurons": n,
@@ -241,6 +249,7 @@ def deploy(
         "tags_used": int(max([t for t in place.neuron_tags] + [t for t in place.input_tags] + [-1]) + 1),
         "connections": n_conn,
         "connections_dropped": n_conn - n_kept,
+        "weights_clipped": {"connections": n_clipped, "largest_over_top_level": max(worst_clip, 1.0)},
         "weight_error": math.sqrt(err_sq / ref_sq) if ref_sq > 0 else 0.0,
         "bias_rounding_error": bias_err,
         "bias_sharing_error": {"max": float(shared.rel_error.max()), "per_neuron": shared.rel_error.tolist()},
@@ -249,17 +258,21 @@ def deploy(
 
 
 def _check_board(board) -> dict:
-    try:
-        chips = [[int(v) for v in p] for p in board["chip_positions"]]
-        host = [int(v) for v in board["host_position"]]
-    except (TypeError, KeyError, ValueError):
+    def position(p):
+        return isinstance(p, (list, tuple)) and len(p) == 2 and all(_is_int(v) for v in p)
+
+    ok = (
+        isinstance(board, dict) and isinstance(board.get("chip_positions"), (list, tuple))
+        and len(board["chip_positions"]) == CHIPS and all(position(p) for p in board["chip_positions"])
+        and position(board.get("host_position"))
+    )
+    if not ok:
         raise ValueError(
-            "`board` must be {'chip_positions': [[x, y]] for 4 chips, 'host_position': [x, y]} (integers), "
-            f"got {board!r}"
-        ) from None
-    if len(chips) != CHIPS or any(len(p) != 2 for p in chips) or len(host) != 2:
-        raise ValueError(f"`board` needs {CHIPS} chip positions and a host position, each [x, y], got {board!r}")
-    return {"chip_positions": chips, "host_position": host}
+            f"`board` must be {{'chip_positions': [[x, y]] for {CHIPS} chips, 'host_position': [x, y]}} with "
+            f"integer positions, got {board!r}"
+        )
+    return {"chip_positions": [[int(v) for v in p] for p in board["chip_positions"]],
+            "host_position": [int(v) for v in board["host_position"]]}
 
 
 # --------------------------------------------------------------------------------------------
@@ -278,18 +291,25 @@ class ChipConfig:
         problems = validate_config(data)
         if problems:
             raise ValueError(_problems_message("the configuration", problems))
-        self.data = data
+        # A private copy (through JSON, so it holds only JSON values): editing the caller's dict
+        # afterwards cannot make a validated configuration invalid.
+        self._data = json.loads(json.dumps(data))
+
+    @property
+    def data(self) -> dict:
+        """A copy of the JSON object (edit it and build a new :class:`ChipConfig` to change one)."""
+        return json.loads(json.dumps(self._data))
 
     def __eq__(self, other):
-        return isinstance(other, ChipConfig) and self.data == other.data
+        return isinstance(other, ChipConfig) and self._data == other._data
 
     def __repr__(self):
-        d = self.data
+        d = self._data
         return f"ChipConfig({len(d['neurons'])} neurons on {len(d['cores'])} cores, {len(d['inputs'])} inputs)"
 
     def to_json(self) -> str:
         """The configuration as JSON text (floats written exactly, so reading it back is exact)."""
-        return json.dumps(self.data, indent=1)
+        return json.dumps(self._data, indent=1)
 
     def save(self, path) -> None:
         """Write the configuration to ``path`` (atomically: a partial file never replaces a good one)."""
@@ -310,6 +330,8 @@ class ChipConfig:
             raise ValueError(f"{path}: no such configuration file") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise ValueError(f"{path}: not a JSON file ({err})") from None
+        except OSError as err:
+            raise ValueError(f"{path}: cannot be read as a configuration file ({err.strerror})") from None
         problems = validate_config(data)
         if problems:
             raise ValueError(_problems_message(str(path), problems))
@@ -340,7 +362,7 @@ def validate_config(data: Any) -> list:
         return [f"the top level must be a JSON object, got {type(data).__name__}"]
     if data.get("format") != FORMAT:
         p.append(f"`format` must be {FORMAT!r}, got {data.get('format')!r}")
-    if data.get("version") != VERSION:
+    if not (_is_int(data.get("version")) and data.get("version") == VERSION):
         p.append(f"`version` must be {VERSION}, got {data.get('version')!r}")
     missing = [k for k in ("dt", "board", "cores", "neurons", "inputs", "outputs") if k not in data]
     if missing:
@@ -350,7 +372,7 @@ def validate_config(data: Any) -> list:
     try:
         board = _check_board(data["board"])
     except ValueError as err:
-        return p + [str(err).replace("`board`", "`board`", 1)]
+        return p + [str(err)]
     for key in ("cores", "neurons", "inputs", "outputs"):
         if not isinstance(data[key], list):
             return p + [f"`{key}` must be a list, got {type(data[key]).__name__}"]
@@ -386,11 +408,21 @@ def validate_config(data: Any) -> list:
         if not isinstance(sim, dict):
             p.append(f"{where}: `simulation` must be an object of the simulator's constants ({', '.join(constants)})")
         else:
+            good = True
             for name in constants:
                 if name not in sim:
                     p.append(f"{where}: simulation constant {name} is missing")
+                    good = False
                 elif not (_is_num(sim[name]) and sim[name] > 0):
                     p.append(f"{where}: simulation constant {name} must be a number > 0, got {sim[name]!r}")
+                    good = False
+            for name in sorted(set(sim) - set(constants)):
+                p.append(f"{where}: unknown simulation constant {name!r}; known: {', '.join(constants)}")
+                good = False
+            if good and isinstance(biases, dict) and not any(q.startswith(where + ": bias") for q in p):
+                problem = _physics_problem(c)
+                if problem:
+                    p.append(f"{where}: {problem}")
 
     neurons = data["neurons"]
     seen_ids, seen_slots = set(), {}
@@ -437,7 +469,7 @@ def validate_config(data: Any) -> list:
                 p.append(f"{where}: cam[{k}] must be {{tag 0..{TAGS - 1}, dendrite {'|'.join(DENDRITES)}, "
                          f"mask 0..15}}, got {e!r}")
         for k, e in enumerate(sram):
-            if not isinstance(e, dict) or e.get("tag") != tag or tag is None:
+            if not isinstance(e, dict) or tag is None or not _is_int(e.get("tag")) or e["tag"] != tag:
                 p.append(f"{where}: sram[{k}] must carry the neuron's tag {tag!r}, got {e!r}")
                 continue
             hops = e.get("hops")
@@ -447,6 +479,7 @@ def validate_config(data: Any) -> list:
             src = board["chip_positions"][nr["chip"]]
             if e.get("host") is True:
                 dst = board["host_position"]
+                sources_at.setdefault("host", {}).setdefault(tag, []).append(where)
             elif _is_int(e.get("chip"), 0, CHIPS - 1) and _is_int(e.get("cores"), 1, 15):
                 dst = board["chip_positions"][e["chip"]]
                 for c in range(CORES_PER_CHIP):
@@ -492,11 +525,11 @@ def validate_config(data: Any) -> list:
     if channels and channels != set(range(len(data["inputs"]))):
         p.append(f"input channels must be 0..{len(data['inputs']) - 1}, each once")
 
-    for (chip, core), tags in sources_at.items():
+    for dest, tags in sources_at.items():
+        place = "the host" if dest == "host" else f"core {dest[1]} of chip {dest[0]}"
         for tag, names in tags.items():
             if len(names) > 1:
-                p.append(f"core {core} of chip {chip} receives tag {tag} from {len(names)} sources "
-                         f"({', '.join(names)})")
+                p.append(f"{place} receives tag {tag} from {len(names)} sources ({', '.join(names)})")
     for nr in ok_neurons:
         arriving = sources_at.get((nr["chip"], nr["core"]), {})
         for k, e in enumerate(nr["cam"]):
@@ -509,25 +542,57 @@ def validate_config(data: Any) -> list:
     by_id = {nr["id"]: nr for nr in ok_neurons}
     for i, o in enumerate(data["outputs"]):
         where = f"outputs[{i}]"
-        if not isinstance(o, dict) or o.get("index") != i or not _is_int(o.get("id")):
+        if not isinstance(o, dict) or not _is_int(o.get("index")) or o["index"] != i or not _is_int(o.get("id")):
             p.append(f"{where}: needs `index` = {i} and the neuron `id`")
             continue
         nr = by_id.get(o["id"])
         if nr is None:
             p.append(f"{where}: neuron {o['id']} does not exist")
             continue
-        if [o.get(k) for k in ("chip", "core", "neuron", "tag")] != [nr[k] for k in ("chip", "core", "neuron", "tag")]:
+        fields = ("chip", "core", "neuron", "tag")
+        if not all(_is_int(o.get(k)) for k in fields) or [o[k] for k in fields] != [nr[k] for k in fields]:
             p.append(f"{where}: chip/core/neuron/tag do not match neuron {o['id']}")
         if not any(isinstance(e, dict) and e.get("host") is True for e in nr["sram"]):
             p.append(f"{where}: neuron {o['id']} is an output but has no SRAM entry to the host")
+    if not neurons:
+        p.append("`neurons` is empty: a configuration holds at least one neuron")
     sim = data.get("simulation", {})
     if not isinstance(sim, dict):
         p.append("`simulation` must be an object")
     else:
+        for key in sorted(set(sim) - {"input_synapses", "input_signed", "recurrent", "recurrent_synapses"}):
+            p.append(f"simulation: unknown key {key!r}")
         for key in ("input_synapses", "recurrent_synapses"):
             if key in sim and not (isinstance(sim[key], list) and all(s in _SYNAPSES for s in sim[key])):
                 p.append(f"simulation.{key} must list synapse types from {_SYNAPSES}, got {sim[key]!r}")
+        for key in ("input_signed", "recurrent"):
+            if key in sim and not isinstance(sim[key], bool):
+                p.append(f"simulation.{key} must be true or false, got {sim[key]!r}")
+        from_neurons = {nr["id"] for nr in ok_neurons if nr.get("tag") is not None and any(
+            not e.get("host") for e in nr["sram"] if isinstance(e, dict))}
+        if sim.get("recurrent") is False and from_neurons:
+            p.append(
+                f"simulation.recurrent is false, but {len(from_neurons)} neuron(s) send to other neurons "
+                f"(e.g. neuron {min(from_neurons)}): their connections would be lost"
+            )
     return p
+
+
+def _physics_problem(core: dict) -> Optional[str]:
+    """What the simulator refuses in a core's currents and constants (None if nothing)."""
+    import jax.numpy as jnp
+
+    from .._circuit import DynapseParams
+
+    values = dict(core["simulation"])
+    io = values["Io"]
+    for name in NEURON_BIASES:
+        values[name] = max(float(bias_current(name, *core["biases"][BIAS_NAMES[name]])), io)
+    try:
+        DynapseParams(**{k: jnp.asarray([v], dtype=jnp.float32) for k, v in values.items()}).check()
+    except ValueError as err:
+        return f"the simulator cannot run these values: {err}"
+    return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -629,7 +694,7 @@ def to_network(config, *, mismatch: Optional[float] = None, key=None, **options)
         linear = DynapseLinear(jnp.asarray(stacked, dtype=jnp.float32))
     recurrent = sim.get("recurrent", bool(np.any(w_rec)))
     if recurrent and n:
-        rec = _as_layer_weights(w_rec, sim.get("recurrent_synapses", ()), False)[1]
+        rec = _as_layer_weights(w_rec, sim.get("recurrent_synapses", ()) or ("ampa",), False)[1]
         w = Synapses(**{s: None if v is None else jnp.asarray(v, dtype=jnp.float32) for s, v in rec.items()})
         model = sx.Sequential(linear, sx.Recurrent(cell, w))
     else:
@@ -657,7 +722,10 @@ def format_report(report: dict) -> str:
         + ", ".join(f"{100 * c['weight_error']:.2f}" for c in cores)
         + " %; best uniform 4-bit grid "
         + ", ".join(f"{100 * c['uniform_grid_error']:.2f}" for c in cores)
-        + f" %); {report['connections_dropped']} of {report['connections']} connections below the smallest level",
+        + f" %); {report['connections_dropped']} of {report['connections']} connections round to zero and are left out"
+        + (f", {report['weights_clipped']['connections']} are clipped to their core's top level (the largest by "
+           f"{report['weights_clipped']['largest_over_top_level']:.2f}x)" if report["weights_clipped"]["connections"]
+           else ""),
         f"biases: rounding to codes changes a current by at most {100 * worst_bias[1]:.2f} % ({worst_bias[0]}); "
         f"sharing one bias set per core by at most {100 * report['bias_sharing_error']['max']:.2f} %",
     ]

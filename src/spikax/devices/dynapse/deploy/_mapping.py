@@ -112,8 +112,10 @@ def share_biases(
 
     ``params``: :class:`~spikax.devices.dynapse.DynapseParams` (per-neuron). ``cores`` fixes the
     placement (global core indices 0..15, chip = core // 4; only the shared values are
-    computed); otherwise ``n_cores`` (default: as few as
-    fit, 256 neurons per core) cores are found by the grouping in the module docstring. Every
+    computed); otherwise the neurons are grouped as the module docstring says into ``n_cores``
+    cores (default: as few as fit, 256 neurons per core). When there are fewer distinct bias
+    sets than ``n_cores``, the fullest cores are halved until ``n_cores`` are used; neurons that
+    all share one bias set are split into ``n_cores`` contiguous, balanced groups. Every
     field, not only the biases, takes its core's geometric mean (capacitances and transistor
     constants are a chip's layout: one value per core too).
     """
@@ -146,6 +148,8 @@ def share_biases(
         elif n > MAX_CORES * NEURONS_PER_CORE:
             assign_cores(n)  # raises the neuron-count error
         cores = _group(x, k, iterations) if np.ptp(x, axis=0).max() > 0 else assign_cores(n, n_cores=n_cores)
+        if n_cores is not None:
+            cores = _split_to(cores, x, n_cores)
     n_slots = int(cores.max()) + 1
     used = np.unique(cores)
     values, per_param = {}, {}
@@ -160,6 +164,21 @@ def share_biases(
         per_param[name] = float(err.max()) if n else 0.0
         rel = np.maximum(rel, err)
     return SharedBiases(cores, values, rel, per_param)
+
+
+def _split_to(cores: np.ndarray, x: np.ndarray, k: int) -> np.ndarray:
+    """Use exactly ``k`` cores: while fewer are used (fewer distinct bias sets than cores asked
+    for), halve the fullest core, its neurons split along their first principal direction."""
+    cores = cores.copy()
+    while len(np.unique(cores)) < k:
+        counts = np.bincount(cores)
+        big = int(np.argmax(counts))
+        members = np.flatnonzero(cores == big)
+        centred = x[members] - x[members].mean(0)
+        direction = np.linalg.svd(centred, full_matrices=False)[2][0] if np.ptp(centred) > 0 else None
+        order = members[np.argsort(centred @ direction, kind="stable")] if direction is not None else members
+        cores[order[len(order) // 2:]] = int(cores.max()) + 1
+    return np.searchsorted(np.unique(cores), cores)
 
 
 def _group(x: np.ndarray, k: int, iterations: int) -> np.ndarray:
@@ -291,6 +310,8 @@ def route(
             raise ValueError(
                 f"the network does not fit on DYNAP-SE2 (tags): {name} finds no free tag; {where} already "
                 f"receives {len(used[busy])} sources and tags have 11 bits ({TAGS})"
+                + ("; every output needs its own tag at the host: read out fewer neurons (`outputs`)"
+                   if busy == host else "")
             )
         for d in dest_keys:
             used[d].add(tag)

@@ -175,8 +175,10 @@ def quantization_aware(model, deployment):
     n, n_in = cell.n_neurons, linear.in_features
     have_in = _stack(c_lin.to_synapses(), n_in, n)[0] != 0
     have_rec = (_stack(c_rec, n, n)[0] != 0) if c_rec is not None else np.zeros((n, n, 4), bool)
-    lv = jnp.asarray(levels(deployment.base_weights)[deployment.cores])  # (n, 16)
-    iscale = chip_cell.params.Iscale
+    # The levels in units of each neuron's Iscale, computed as the configuration's weights are
+    # (float64, then float32), so the forward pass is the configured network's to the bit.
+    iscale = np.asarray(chip_cell.params.Iscale, dtype=np.float64)
+    lv = (levels(deployment.base_weights)[deployment.cores] / iscale[:, None]).astype(np.float32)  # (n, 16)
     out = model
     second = model.layers[1]
     get_cell = (lambda m: m.layers[1].cell) if isinstance(second, sx.Recurrent) else (lambda m: m.layers[1])
@@ -187,5 +189,5 @@ def quantization_aware(model, deployment):
         mask = jnp.asarray(_mask_for(kind, ndim, have_in, have_rec))
         # The configuration's connections are the mask: a Masked fan-in limit is implied by them.
         leaf = leaf.value if isinstance(leaf, Masked) else leaf
-        out = eqx.tree_at(get, out, QuantizedWeight(leaf, lv, iscale, mask))
+        out = eqx.tree_at(get, out, QuantizedWeight(leaf, lv, mask))
     return out

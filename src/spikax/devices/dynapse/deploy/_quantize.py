@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple, Optional, Sequence
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -88,8 +89,19 @@ def _box_ls4(masks: np.ndarray, w: np.ndarray, upper: float, fixed: Optional[dic
     fixed = {} if fixed is None else fixed
     a = _BITS[masks]
     gram, rhs = a.T @ a, a.T @ w
-    best, best_val = None, np.inf
     held = np.array([k in fixed for k in range(4)])
+    # The unconstrained solution, when it is inside the box, is the answer (the usual case).
+    free = ~held
+    if free.any():
+        b = np.zeros(4)
+        for k, v in fixed.items():
+            b[k] = v
+        g = gram[np.ix_(free, free)]
+        if abs(np.linalg.det(g)) > 1e-9 * max(float(np.abs(g).max()), 1.0) ** int(free.sum()):
+            b[free] = np.linalg.solve(g, rhs[free] - gram[np.ix_(free, held)] @ b[held])
+            if np.all(b[free] >= 0) and np.all(b[free] <= upper):
+                return b
+    best, best_val = None, np.inf
     for combo in _COMBOS:
         if np.any(combo[held] != 1):  # a held base is enumerated once (state 1, "not free")
             continue
@@ -232,31 +244,50 @@ def _snap(w: np.ndarray, base: np.ndarray) -> tuple[np.ndarray, float]:
     return values[idx], err
 
 
+def _code_sums(r: float, k: int, below: float) -> list:
+    """Every way (up to 64) to write ``r`` as a sum of ``k`` codes, each at most ``below``,
+    listed largest code first (so each set is found once)."""
+    values, _, _ = representable_currents(_WEIGHT_BIAS)
+    tol = _EXACT_RTOL * r
+    if k == 1:
+        i = np.searchsorted(values, r - tol)
+        hit = i < len(values) and abs(values[i] - r) <= tol and values[i] <= below + tol
+        return [[float(values[i])]] if hit else []
+    out = []
+    # The largest of k codes summing to r lies in [r / k, r): try each, the rest recursively.
+    lo, hi = np.searchsorted(values, r / k - tol), np.searchsorted(values, min(r, below) + tol)
+    for c in values[lo:hi][::-1]:
+        for rest in _code_sums(float(r - c), k - 1, float(c)):
+            out.append([float(c)] + rest)
+            if len(out) >= 64:
+                return out
+    return out
+
+
 def _exact(w: np.ndarray) -> Optional[np.ndarray]:
-    """Four representable bases whose subset sums contain every current, if there are such
-    (a backtracking search: the smallest current not yet a subset sum is one more base plus a
-    subset sum of the bases so far)."""
+    """Four representable bases whose subset sums contain every current, if there are such.
+
+    A backtracking search: the smallest current $v$ that is not yet a subset sum of the bases
+    found so far is such a sum $s$ plus one, two or three new bases (their sum $v - s$ split
+    into codes every way there is). Codes are a sparse set of doubles, so a split that is exact
+    to 1e-6 is almost never an accident, and the branches stay few.
+    """
     distinct = np.unique(w)
     if len(distinct) > N_LEVELS - 1:
         return None
 
-    def representable(b):
-        return bias_code(_WEIGHT_BIAS, b).rel_error <= _EXACT_RTOL
-
     def search(base: list) -> Optional[list]:
-        sums = levels(np.pad(base, (0, 4 - len(base))))
+        sums = levels(np.pad(base, (0, 4 - len(base))))[: 1 << len(base)]
         missing = [v for v in distinct if np.min(np.abs(sums - v)) > _EXACT_RTOL * v]
         if not missing:
             return base
-        if len(base) == 4:
-            return None
         v = missing[0]
-        for s in np.unique(sums[sums < v * (1 - _EXACT_RTOL)])[::-1]:
-            b = v - s
-            if representable(b):
-                found = search(base + [float(bias_code(_WEIGHT_BIAS, b).current)])
-                if found is not None:
-                    return found
+        for s_ in np.unique(sums[sums < v * (1 - _EXACT_RTOL)])[::-1]:
+            for k in range(1, 4 - len(base) + 1):
+                for new in _code_sums(float(v - s_), k, float(v)):
+                    found = search(base + new)
+                    if found is not None:
+                        return found
         return None
 
     base = search([])
@@ -294,6 +325,8 @@ def quantize_currents(currents: ArrayLike) -> tuple[np.ndarray, np.ndarray, floa
             if err < best[1]:
                 best = (cand, err)
         base = best[0]
+    # Ascending bases: one set of levels has one configuration (Iw_0 the smallest).
+    base = np.sort(base)
     masks, err = _assign(w, base)
     masks = np.where(w > 0, masks, 0)
     return base, masks.reshape(c.shape), float(np.sum((w - levels(base)[masks]) ** 2))
@@ -333,6 +366,9 @@ def quantize_weights(
       connection then only takes its nearest level.
     """
     arrays = [np.asarray(a, dtype=np.float64) for a in currents]
+    for i, a in enumerate(arrays):
+        if not np.all(np.isfinite(a)) or np.any(a < 0):
+            raise ValueError(f"`currents[{i}]` must be finite and >= 0 (A; the sign is the dendrite)")
     cores = np.asarray(cores)
     if cores.ndim != 1 or not np.issubdtype(cores.dtype, np.integer) or np.any(cores < 0):
         raise ValueError(f"`cores` must be a 1-D array of core indices >= 0, got {cores!r}")
@@ -347,6 +383,17 @@ def quantize_weights(
         base = np.asarray(base, dtype=np.float64)
         if base.shape != (n_cores, 4):
             raise ValueError(f"`base` must be (n_cores, 4) = ({n_cores}, 4), got {base.shape}")
+        if not np.all(np.isfinite(base)) or np.any(base <= 0):
+            raise ValueError("`base` (the base weight currents) must be finite and > 0 (A)")
+        snapped = bias_code(_WEIGHT_BIAS, base)
+        if np.any(snapped.rel_error > _EXACT_RTOL):
+            k = np.unravel_index(np.argmax(snapped.rel_error), base.shape)
+            raise ValueError(
+                f"`base` must hold currents the bias generator can make (codes of SYAM_W*_P, e.g. a Deployment's "
+                f"base_weights); base[{k[0]}, {k[1]}] = {base[k]:.6g} A is {100 * snapped.rel_error[k]:.3g} % from "
+                f"the nearest code, {snapped.current[k]:.6g} A"
+            )
+        base = snapped.current
     bases = np.zeros((n_cores, 4))
     masks = [np.zeros(a.shape, dtype=np.int64) for a in arrays]
     quant = [np.zeros_like(a) for a in arrays]
@@ -383,47 +430,44 @@ class QuantizedWeight(AbstractReparam):
 
     The forward value is the quantised weight, the gradient is that of the float weight:
 
-    $$W_q = W + \mathrm{sg}\big[\mathrm{sign}(W)\,Q(|W|\,I_{scale})/I_{scale} - W\big]\,M$$
+    $$W_q = W + \mathrm{sg}\big[\mathrm{sign}(W)\,Q(|W|) - W\big]\,M$$
 
-    with $Q$ the nearest of the target core's 16 levels, $M$ the connections the configuration
-    has (fan-in held: a pruned connection stays zero) and sg the stop-gradient. Holds the float
-    weight ``raw`` (signed ``(n_pre, n_post)`` or ``(n_pre, n_post, 4)`` >= 0), the levels of
-    each target neuron ``(n_post, 16)`` (A), ``iscale`` ``(n_post,)`` (A) and ``mask`` (bool,
-    the shape of ``raw``). Levels, scale and mask receive no gradient.
+    with $Q$ the nearest of the target neuron's 16 levels (its core's subset sums over its
+    ``Iscale``, units of ``Iscale`` like the weights), $M$ the connections the configuration has
+    (fan-in held: a pruned connection stays zero) and sg the stop-gradient. ``raw`` is the float
+    weight (signed ``(n_pre, n_post)`` or ``(n_pre, n_post, 4)`` >= 0, or a wrapper of one);
+    ``levels`` ``(n_post, 16)``; ``mask`` boolean, the shape of ``raw``. The levels are static
+    and the mask is boolean, so neither trains (nor decays).
     """
 
     raw: Any
-    levels: Array
-    iscale: Array
     mask: Array
+    levels: tuple = eqx.field(static=True)
 
-    def __init__(self, raw: ArrayLike, levels: ArrayLike, iscale: ArrayLike, mask: ArrayLike):
+    def __init__(self, raw: ArrayLike, levels: ArrayLike, mask: ArrayLike):
         # ``raw`` may itself be a wrapper (e.g. softplus); :func:`spikax.train.unwrap` resolves it first.
         self.raw = raw if isinstance(raw, AbstractReparam) else jnp.asarray(raw)
         value = unwrap(raw) if isinstance(raw, AbstractReparam) else self.raw
-        self.levels = jnp.asarray(levels, dtype=value.dtype)
-        self.iscale = jnp.asarray(iscale, dtype=value.dtype)
+        lv = np.asarray(levels, dtype=np.float32)
         self.mask = jnp.asarray(mask, dtype=bool)
         n_post = value.shape[1]
-        shapes = (self.levels.shape, self.iscale.shape, self.mask.shape)
-        if shapes != ((n_post, N_LEVELS), (n_post,), value.shape):
+        if lv.shape != (n_post, N_LEVELS) or self.mask.shape != value.shape or not np.all(np.isfinite(lv)):
             raise ValueError(
-                f"QuantizedWeight: `levels` must be ({n_post}, {N_LEVELS}), `iscale` ({n_post},) and `mask` "
-                f"{value.shape}, got {', '.join(map(str, shapes))}"
+                f"QuantizedWeight: `levels` must be finite ({n_post}, {N_LEVELS}) and `mask` {value.shape}, got "
+                f"{lv.shape} and {self.mask.shape}"
             )
+        # Static (hashable) so that no optimiser or filter can move them.
+        self.levels = tuple(map(tuple, lv.tolist()))
 
     def quantized(self) -> Array:
-        """The quantised weight (the forward value), in units of ``iscale``."""
-        lv = jax.lax.stop_gradient(self.levels)
-        scale = jax.lax.stop_gradient(self.iscale)
+        """The quantised weight (the forward value)."""
         w = jax.lax.stop_gradient(self.raw)
+        lv = jnp.asarray(self.levels, dtype=w.dtype)  # (n_post, 16)
         extra = (None,) * (w.ndim - 2)
         lv_b = lv[(None, slice(None)) + extra + (slice(None),)]  # (1, n_post, [1,] 16)
-        current = jnp.abs(w) * scale[(None, slice(None)) + extra]
-        pick = jnp.argmin(jnp.abs(current[..., None] - lv_b), axis=-1)
-        q = jnp.take_along_axis(jnp.broadcast_to(lv_b, current.shape + (N_LEVELS,)), pick[..., None], axis=-1)[..., 0]
-        return jnp.where(self.mask, jnp.sign(w) * q / scale[(None, slice(None)) + extra], 0.0)
+        pick = jnp.argmin(jnp.abs(jnp.abs(w)[..., None] - lv_b), axis=-1)
+        q = jnp.take_along_axis(jnp.broadcast_to(lv_b, w.shape + (N_LEVELS,)), pick[..., None], axis=-1)[..., 0]
+        return jnp.where(self.mask, jnp.sign(w) * q, 0.0)
 
     def unwrap(self) -> Array:
-        mask = jax.lax.stop_gradient(self.mask)
-        return jnp.where(mask, self.raw + jax.lax.stop_gradient(self.quantized() - self.raw), 0.0)
+        return jnp.where(self.mask, self.raw + jax.lax.stop_gradient(self.quantized() - self.raw), 0.0)
