@@ -114,7 +114,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--task", choices=["vowels", "frozen-noise"], default="vowels")
     parser.add_argument("--model", default=None, help="a trained model.spikax (trained with --fan-in 64) to deploy")
     parser.add_argument("--epochs", type=int, default=None, help="training epochs (default: the task's)")
-    parser.add_argument("--fine-tune-epochs", type=int, default=10)
+    parser.add_argument("--fine-tune-epochs", type=int, default=10, help="0: no fine-tuning")
     parser.add_argument("--fine-tune-lr", type=float, default=3e-4)
     parser.add_argument("--chips", type=int, default=50, help="drawn chips per mismatch level")
     parser.add_argument("--seed", type=int, default=0)
@@ -149,12 +149,13 @@ def main(argv=None) -> dict:
     }
 
     # Fine-tune through the quantisation: the forward pass is the configured network's.
-    aware = dd.quantization_aware(model, deployment)
-    n_train = len(task.train[1])
-    batch = min(task.defaults("dynapse")["batch_size"], n_train)
-    result = sx.train.fit(aware, task.train, objective=objective, optimiser=optax.adam(args.fine_tune_lr),
-                          epochs=args.fine_tune_epochs, batch_size=batch, key=k_ft, progress=False)
-    tuned = dd.deploy(result.physical, base_weights=deployment.base_weights, cores=deployment.cores)
+    tuned = deployment
+    if args.fine_tune_epochs > 0:
+        aware = dd.quantization_aware(model, deployment)
+        batch = min(task.defaults("dynapse")["batch_size"], len(task.train[1]))
+        result = sx.train.fit(aware, task.train, objective=objective, optimiser=optax.adam(args.fine_tune_lr),
+                              epochs=args.fine_tune_epochs, batch_size=batch, key=k_ft, progress=False)
+        tuned = dd.deploy(result.physical, base_weights=deployment.base_weights, cores=deployment.cores)
     tuned.config.save(out / "config_finetuned.json")
     acc["fine-tuned, as configured"] = accuracy(tuned.network())
     # The configuration file holds the whole network: read back, it runs the same.

@@ -51,7 +51,7 @@ def test_deploy_example_runs_the_whole_path(tmp_path):
     net = dd.prune_fan_in(sx.train.chip_network(60, 2, key=jax.random.key(0), recurrent=False), 30)
     sx.train.save_model(tmp_path / "model.spikax", net)
     summary = load_example("deploy_vowels").main([
-        "--task", "frozen-noise", "--model", str(tmp_path / "model.spikax"), "--fine-tune-epochs", "1",
+        "--task", "frozen-noise", "--model", str(tmp_path / "model.spikax"), "--fine-tune-epochs", "0",
         "--chips", "2", "--out", str(tmp_path),
     ])
     acc = summary["accuracy"]

@@ -580,8 +580,6 @@ def validate_config(data: Any) -> list:
 
 def _physics_problem(core: dict) -> Optional[str]:
     """What the simulator refuses in a core's currents and constants (None if nothing)."""
-    import jax.numpy as jnp
-
     from .._circuit import DynapseParams
 
     values = dict(core["simulation"])
@@ -589,7 +587,8 @@ def _physics_problem(core: dict) -> Optional[str]:
     for name in NEURON_BIASES:
         values[name] = max(float(bias_current(name, *core["biases"][BIAS_NAMES[name]])), io)
     try:
-        DynapseParams(**{k: jnp.asarray([v], dtype=jnp.float32) for k, v in values.items()}).check()
+        # float32 as the simulator runs it (a current at Io must stay at Io after rounding).
+        DynapseParams(**{k: np.asarray([v], dtype=np.float32) for k, v in values.items()}).check()
     except ValueError as err:
         return f"the simulator cannot run these values: {err}"
     return None

@@ -159,9 +159,9 @@ def _realisable_uniform(w: np.ndarray) -> tuple[np.ndarray, float]:
         base = bias_code(_WEIGHT_BIAS, np.minimum(d * _BINARY, _largest())).current
         return _assign(w, base)[1], base
 
-    grid = np.minimum(top / (N_LEVELS - 1) * np.geomspace(0.02, 1.2, 241), _largest() / 8)
+    grid = np.minimum(top / (N_LEVELS - 1) * np.geomspace(0.02, 1.2, 161), _largest() / 8)
     best = min((err(d) + (d,) for d in grid), key=lambda t: t[0])
-    fine = best[2] * np.linspace(0.98, 1.02, 81)
+    fine = best[2] * np.linspace(0.975, 1.025, 41)
     best = min([best] + [err(d) + (d,) for d in fine], key=lambda t: t[0])
     return best[1], best[0]
 
@@ -297,6 +297,29 @@ def _exact(w: np.ndarray) -> Optional[np.ndarray]:
     return np.array(base + [values[0]] * (4 - len(base)))
 
 
+def _bases(nz: np.ndarray) -> tuple[np.ndarray, float]:
+    """The four bases for the non-zero currents ``nz`` (ascending), and the squared error of the
+    best uniform grid on codes (the baseline)."""
+    values, _, _ = representable_currents(_WEIGHT_BIAS)
+    if nz.size == 0:
+        return np.full(4, values[0]), 0.0
+    # The realisable uniform grid is a candidate as it is: the result is never worse.
+    uniform = _realisable_uniform(nz)
+    exact = _exact(nz)
+    if exact is not None:
+        base = exact
+    else:
+        d, _ = _uniform_steps(nz)
+        best = uniform
+        for scale in (1.0, 0.5, 2.0):
+            cand, err = _snap(nz, _lloyd(nz, scale * d * _BINARY))
+            if err < best[1]:
+                best = (cand, err)
+        base = best[0]
+    # Ascending bases: one set of levels has one configuration (Iw_0 the smallest).
+    return np.sort(base), uniform[1]
+
+
 def quantize_currents(currents: ArrayLike) -> tuple[np.ndarray, np.ndarray, float]:
     """Quantise one core's connection currents (A, >= 0, any shape) to 16 subset-sum levels.
 
@@ -308,25 +331,7 @@ def quantize_currents(currents: ArrayLike) -> tuple[np.ndarray, np.ndarray, floa
     w = c.ravel()
     if not np.all(np.isfinite(w)) or np.any(w < 0):
         raise ValueError("weight currents must be finite and >= 0 (the sign is the dendrite)")
-    values, _, _ = representable_currents(_WEIGHT_BIAS)
-    nz = w[w > 0]
-    if nz.size == 0:
-        base = np.full(4, values[0])
-        return base, np.zeros(c.shape, dtype=np.int64), 0.0
-    exact = _exact(nz)
-    if exact is not None:
-        base = exact
-    else:
-        d, _ = _uniform_steps(nz)
-        # The realisable uniform grid is a candidate as it is: the result is never worse.
-        best = _realisable_uniform(nz)
-        for scale in (1.0, 0.5, 2.0):
-            cand, err = _snap(nz, _lloyd(nz, scale * d * _BINARY))
-            if err < best[1]:
-                best = (cand, err)
-        base = best[0]
-    # Ascending bases: one set of levels has one configuration (Iw_0 the smallest).
-    base = np.sort(base)
+    base, _ = _bases(w[w > 0])
     masks, err = _assign(w, base)
     masks = np.where(w > 0, masks, 0)
     return base, masks.reshape(c.shape), float(np.sum((w - levels(base)[masks]) ** 2))
@@ -406,7 +411,7 @@ def quantize_weights(
         parts = [a[:, cols] for a in arrays]
         flat = np.concatenate([p.ravel() for p in parts]) if parts else np.zeros(0)
         if base is None:
-            b, _, _ = quantize_currents(flat)
+            b, uniform_sq = _bases(flat[flat > 0])
         else:
             b = base[k]
         bases[k] = b
@@ -420,7 +425,9 @@ def quantize_weights(
             q[:, cols] = lv[mk]
             sq += float(np.sum((lv[mk] - p) ** 2))
         rel[k] = np.sqrt(sq) / norm if norm > 0 else 0.0
-        uni[k] = uniform_grid_error(flat) if norm > 0 else 0.0
+        if base is not None:
+            uniform_sq = _realisable_uniform(flat[flat > 0])[1] if norm > 0 else 0.0
+        uni[k] = np.sqrt(uniform_sq) / norm if norm > 0 else 0.0
     code = bias_code(_WEIGHT_BIAS, bases) if n_cores else bias_code(_WEIGHT_BIAS, np.ones((0, 4)))
     return WeightQuantization(bases, code.coarse, code.fine, masks, quant, rel, uni)
 
