@@ -245,23 +245,28 @@ def _snap(w: np.ndarray, base: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 def _code_sums(r: float, k: int, below: float) -> list:
-    """Every way (up to 64) to write ``r`` as a sum of ``k`` codes, each at most ``below``,
+    """Every way (up to 64) to write ``r`` as a sum of ``k`` <= 3 codes, each at most ``below``,
     listed largest code first (so each set is found once)."""
     values, _, _ = representable_currents(_WEIGHT_BIAS)
     tol = _EXACT_RTOL * r
+    top = min(r, below) + tol
     if k == 1:
         i = np.searchsorted(values, r - tol)
-        hit = i < len(values) and abs(values[i] - r) <= tol and values[i] <= below + tol
+        hit = i < len(values) and abs(values[i] - r) <= tol and values[i] <= top
         return [[float(values[i])]] if hit else []
+    # The largest of k codes summing to r lies in [r / k, r].
+    cand = values[np.searchsorted(values, r / k - tol): np.searchsorted(values, top)][::-1]
+    if k == 2:
+        rest = r - cand
+        j = np.clip(np.searchsorted(values, rest - tol), 0, len(values) - 1)
+        hit = (np.abs(values[j] - rest) <= tol) & (values[j] <= cand + tol) & (rest > 0)
+        return [[float(a), float(b)] for a, b in zip(cand[hit], values[j][hit])][:64]
     out = []
-    # The largest of k codes summing to r lies in [r / k, r): try each, the rest recursively.
-    lo, hi = np.searchsorted(values, r / k - tol), np.searchsorted(values, min(r, below) + tol)
-    for c in values[lo:hi][::-1]:
-        for rest in _code_sums(float(r - c), k - 1, float(c)):
-            out.append([float(c)] + rest)
-            if len(out) >= 64:
-                return out
-    return out
+    for c in cand:
+        out += [[float(c)] + rest for rest in _code_sums(float(r - c), k - 1, float(c))]
+        if len(out) >= 64:
+            break
+    return out[:64]
 
 
 def _exact(w: np.ndarray) -> Optional[np.ndarray]:
@@ -276,7 +281,12 @@ def _exact(w: np.ndarray) -> Optional[np.ndarray]:
     if len(distinct) > N_LEVELS - 1:
         return None
 
+    budget = [200]  # splits tried; a network that is not representable is given up on quickly
+
     def search(base: list) -> Optional[list]:
+        if budget[0] <= 0:
+            return None
+        budget[0] -= 1
         sums = levels(np.pad(base, (0, 4 - len(base))))[: 1 << len(base)]
         missing = [v for v in distinct if np.min(np.abs(sums - v)) > _EXACT_RTOL * v]
         if not missing:
