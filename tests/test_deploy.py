@@ -561,3 +561,13 @@ def test_a_parameter_set_goes_to_a_per_core_code_table_and_back():
                                rtol=1e-5, atol=1e-7)
     # Codes of decoded currents are the same codes.
     assert dd.encode_biases(back, cores=[0, 0, 0, 1, 1, 1]).codes == table.codes
+
+
+def test_quantisation_aware_weights_are_the_configured_weights_to_the_bit():
+    net = sx.train.chip_trainable(sx.train.chip_network(6, 8, key=jax.random.key(8), recurrent_scale=0.5))
+    dep = dd.deploy(net, n_cores=2)
+    aware = sx.train.unwrap(dd.quantization_aware(net, dep))
+    chip = dep.network()
+    np.testing.assert_array_equal(aware.layers[0].weight, chip.layers[0].weight)
+    np.testing.assert_array_equal(aware.layers[1].w_rec.ampa, chip.layers[1].w_rec.ampa)
+    np.testing.assert_array_equal(aware.layers[1].w_rec.shunt, chip.layers[1].w_rec.shunt)

@@ -590,8 +590,9 @@ def build_parser() -> argparse.ArgumentParser:
         "deploy",
         help="turn a trained chip network into a DYNAP-SE2 configuration (JSON), or check one",
         description=(
-            "Read a trained chip network (model.spikax or checkpoint.spikax from spikax train --model dynapse: "
-            "DynapseLinear -> DynapSim or Recurrent(DynapSim) -> optional off-chip readout), group its neurons "
+            "Read a trained chip network (model.spikax or checkpoint.spikax from spikax train --model dynapse "
+            "--fan-in 64: DynapseLinear -> DynapSim or Recurrent(DynapSim) -> optional off-chip readout; a network "
+            "trained without the fan-in limit needs --prune-fan-in), group its neurons "
             "into cores that share one bias set, round every bias current to its (coarse, fine) code, quantise "
             "the weights to four base currents per core and a 4-bit mask per connection, place the neurons and "
             "route their events (tags, CAM and SRAM entries) under the chip's limits, and write the "
@@ -606,7 +607,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="model.spikax or checkpoint.spikax of a chip network")
     deploy.add_argument("--out", default="config.json", help="configuration file to write")
     deploy.add_argument("--n-cores", type=_integer("cores", minimum=1, maximum=16), default=None,
-                        help="cores to spread the neurons over (default: as few as fit, 256 neurons each)")
+                        help="cores to use; none given: as few as fit, 256 neurons per core")
     deploy.add_argument("--prune-fan-in", action="store_true",
                         help="keep each neuron's 64 strongest incoming connections (the CAM limit) first")
     deploy.add_argument("--task", choices=["vowels", "frozen-noise", "digits"], default=None,

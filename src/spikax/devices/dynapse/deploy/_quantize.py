@@ -447,7 +447,7 @@ class QuantizedWeight(AbstractReparam):
 
     The forward value is the quantised weight, the gradient is that of the float weight:
 
-    $$W_q = W + \mathrm{sg}\big[\mathrm{sign}(W)\,Q(|W|) - W\big]\,M$$
+    $$W_q = \big(\mathrm{sign}(W)\,Q(|W|) + W - \mathrm{sg}[W]\big)\,M$$
 
     with $Q$ the nearest of the target neuron's 16 levels (its core's subset sums over its
     ``Iscale``, units of ``Iscale`` like the weights), $M$ the connections the configuration has
@@ -487,4 +487,5 @@ class QuantizedWeight(AbstractReparam):
         return jnp.where(self.mask, jnp.sign(w) * q, 0.0)
 
     def unwrap(self) -> Array:
-        return jnp.where(self.mask, self.raw + jax.lax.stop_gradient(self.quantized() - self.raw), 0.0)
+        # q + (W - sg(W)): exactly q in the forward pass (W - W is 0), the identity backward.
+        return jnp.where(self.mask, self.quantized() + (self.raw - jax.lax.stop_gradient(self.raw)), 0.0)
