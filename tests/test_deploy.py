@@ -571,3 +571,25 @@ def test_quantisation_aware_weights_are_the_configured_weights_to_the_bit():
     np.testing.assert_array_equal(aware.layers[0].weight, chip.layers[0].weight)
     np.testing.assert_array_equal(aware.layers[1].w_rec.ampa, chip.layers[1].w_rec.ampa)
     np.testing.assert_array_equal(aware.layers[1].w_rec.shunt, chip.layers[1].w_rec.shunt)
+
+
+def test_validator_requires_host_entries_to_say_true_and_outputs_to_be_distinct():
+    cfg = dd.deploy(_net(3, 4), n_cores=2, outputs=[0, 1]).config
+
+    def host_one(d):
+        entry = next(e for e in d["neurons"][2]["sram"] if not e.get("host"))
+        entry["host"] = 1
+
+    def twice(d):
+        d["outputs"].append(dict(d["outputs"][0], index=2))
+
+    assert any("`host` must be true" in p for p in _edited(cfg, host_one))
+    assert any("outputs: neuron 0 is listed 2 times" in p for p in _edited(cfg, twice))
+
+
+def test_a_drawn_chip_read_back_deploys_to_the_same_configuration():
+    net = sx.train.ChipMismatch(20.0)(sx.train.chip_network(4, 6, key=jax.random.key(0), recurrent_scale=0.3),
+                                      key=jax.random.key(100))
+    first = dd.deploy(net, n_cores=2)
+    again = dd.deploy(first.network(), n_cores=2)
+    assert again.config == first.config and eqx.tree_equal(again.network(), first.network())

@@ -457,6 +457,7 @@ def _deploy(args: argparse.Namespace) -> int:
             )
     if args.n_cores is not None and args.n_cores > cell.n_neurons:
         raise _UsageError(f"--n-cores {args.n_cores} is more than the network's {cell.n_neurons} neurons", prog)
+    trained = model
     if args.prune_fan_in:
         model = dd.prune_fan_in(model, dd.CAM_ENTRIES)
     try:
@@ -472,11 +473,13 @@ def _deploy(args: argparse.Namespace) -> int:
 
         objective = task.objective("dynapse")
         key = jax.random.key(args.seed)
-        before = evaluate(model, task.test, objective=objective, key=key)["accuracy"]
-        after = evaluate(deployment.network(), task.test, objective=objective, key=key)["accuracy"]
+        def accuracy(net):
+            return 100 * evaluate(net, task.test, objective=objective, key=key)["accuracy"]
+
+        pruned = f", {accuracy(model):.1f} % pruned to 64 inputs per neuron" if args.prune_fan_in else ""
         print(
-            f"test accuracy on {args.task}: {100 * before:.1f} % in simulation, {100 * after:.1f} % as configured "
-            f"(biases rounded to codes, weights quantised{', fan-in pruned to 64' if args.prune_fan_in else ''})"
+            f"test accuracy on {args.task}: {accuracy(trained):.1f} % as trained{pruned}, "
+            f"{accuracy(deployment.network()):.1f} % as configured (biases rounded to codes, weights quantised)"
         )
     if args.report is not None:
         Path(args.report).write_text(json.dumps(deployment.report, indent=1))

@@ -51,7 +51,7 @@ from ._mapping import (
     share_biases,
 )
 from ._network import _SYNAPSES, _stack, split_chip_network
-from ._quantize import levels, quantize_weights
+from ._quantize import _assign, levels, quantize_weights
 
 __all__ = ["ChipConfig", "Deployment", "deploy", "format_report", "to_network", "validate_config"]
 
@@ -140,7 +140,23 @@ def deploy(
     iscale = np.asarray(params.Iscale, dtype=np.float64)
     cur_in = w_in * iscale[None, :, None]
     cur_rec = None if w_rec3 is None else w_rec3 * iscale[None, :, None]
-    quant = quantize_weights([cur_in] + ([cur_rec] if cur_rec is not None else []), g, base=base_weights)
+    weights = [w_in] + ([w_rec3] if w_rec3 is not None else [])
+    currents = [cur_in] + ([cur_rec] if cur_rec is not None else [])
+    iscale_core = {int(c): float(np.float32(shared.values["Iscale"][c])) for c in used}
+
+    def gives_back(k, base):
+        # The network read back from the configuration has exactly these float32 weights.
+        cols = g == k
+        lv = levels(base)
+        for w, cur in zip(weights, currents):
+            part = cur[:, cols].ravel()
+            mask = np.where(part > 0, _assign(part, base)[0], 0)
+            back = np.float32(lv[mask] / iscale_core[k])
+            if not np.array_equal(back, np.abs(w[:, cols].ravel()).astype(np.float32)):
+                return False
+        return True
+
+    quant = quantize_weights(currents, g, base=base_weights, exact=gives_back)
     masks_in = quant.masks[0]
     masks_rec = quant.masks[1] if cur_rec is not None else None
     place = route(g, masks_in, masks_rec, outputs)
@@ -160,7 +176,8 @@ def deploy(
             "chip": int(c // CORES_PER_CHIP),
             "core": int(c % CORES_PER_CHIP),
             "biases": biases,
-            "simulation": {name: float(shared.values[name][c]) for name in _constants()},
+            # float32, as the simulator holds them: a network read back deploys to the same file.
+            "simulation": {name: float(np.float32(shared.values[name][c])) for name in _constants()},
         })
 
     positions = board["chip_positions"]
@@ -477,6 +494,9 @@ def validate_config(data: Any) -> list:
                 p.append(f"{where}: sram[{k}] `hops` must be [dx, dy] integers, got {hops!r}")
                 continue
             src = board["chip_positions"][nr["chip"]]
+            if "host" in e and e["host"] is not True:
+                p.append(f"{where}: sram[{k}] `host` must be true (or absent for a chip entry), got {e['host']!r}")
+                continue
             if e.get("host") is True:
                 dst = board["host_position"]
                 sources_at.setdefault("host", {}).setdefault(tag, []).append(where)
@@ -540,6 +560,9 @@ def validate_config(data: Any) -> list:
                 )
 
     by_id = {nr["id"]: nr for nr in ok_neurons}
+    ids = [o.get("id") for o in data["outputs"] if isinstance(o, dict)]
+    for dup in sorted({i for i in ids if ids.count(i) > 1 and _is_int(i)}):
+        p.append(f"outputs: neuron {dup} is listed {ids.count(dup)} times")
     for i, o in enumerate(data["outputs"]):
         where = f"outputs[{i}]"
         if not isinstance(o, dict) or not _is_int(o.get("index")) or o["index"] != i or not _is_int(o.get("id")):
@@ -621,7 +644,7 @@ def _sim_weights(data: dict):
                     source_of[(d["chip"], c, inp["tag"])] = ("input", inp["channel"])
     for nr in neurons:
         for e in nr["sram"]:
-            if not e.get("host"):
+            if e.get("host") is not True:
                 for c in range(CORES_PER_CHIP):
                     if e["cores"] >> c & 1:
                         source_of[(e["chip"], c, e["tag"])] = ("neuron", nr["id"])
@@ -667,7 +690,9 @@ def to_network(config, *, mismatch: Optional[float] = None, key=None, **options)
     per core. ``mismatch`` (percent) draws a chip from ``key``
     (:class:`spikax.train.ChipMismatch`: every bias, capacitance and weight). ``options`` go to
     :class:`~spikax.devices.dynapse.DynapSim` (``method``, ``spike_fn``, ...). A network whose
-    parameters are exactly representable comes back identical through :func:`deploy`.
+    parameters are exactly representable comes back identical through :func:`deploy` (except
+    where bases of a few pA add up to one level in several ways: the weights are then within a
+    float32 step or two).
     """
     import jax.numpy as jnp
 

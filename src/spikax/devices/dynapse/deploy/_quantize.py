@@ -59,9 +59,11 @@ __all__ = [
 N_LEVELS = 16
 _BINARY = np.array([1.0, 2.0, 4.0, 8.0])
 _BITS = ((np.arange(N_LEVELS)[:, None] >> np.arange(4)[None, :]) & 1).astype(np.float64)  # (16, 4)
-_WEIGHT_BIAS = "Iw_0"
-# Currents that are subset sums up to float32 rounding (a float32 weight times Iscale) count as exact.
-_EXACT_RTOL = 1e-6  # the four base weights are the same bias type (SYAM_W*_P, one scale factor)
+_WEIGHT_BIAS = "Iw_0"  # the four base weights are the same bias type (SYAM_W*_P, one scale factor)
+# Currents that are subset sums up to float32 rounding (a float32 weight times Iscale is within
+# 2^-24 of the level it was rounded from) count as exact.
+_EXACT_RTOL = 2.0**-24
+_SPLITS = 64  # most ways to split one current into codes that the exact search tries
 
 
 def levels(base: ArrayLike) -> np.ndarray:
@@ -244,11 +246,10 @@ def _snap(w: np.ndarray, base: np.ndarray) -> tuple[np.ndarray, float]:
     return values[idx], err
 
 
-def _code_sums(r: float, k: int, below: float) -> list:
+def _code_sums(r: float, k: int, below: float, tol: float) -> list:
     """Every way (up to 64) to write ``r`` as a sum of ``k`` <= 3 codes, each at most ``below``,
-    listed largest code first (so each set is found once)."""
+    to within ``tol`` (A), listed largest code first (so each set is found once)."""
     values, _, _ = representable_currents(_WEIGHT_BIAS)
-    tol = _EXACT_RTOL * r
     top = min(r, below) + tol
     if k == 1:
         i = np.searchsorted(values, r - tol)
@@ -260,22 +261,26 @@ def _code_sums(r: float, k: int, below: float) -> list:
         rest = r - cand
         j = np.clip(np.searchsorted(values, rest - tol), 0, len(values) - 1)
         hit = (np.abs(values[j] - rest) <= tol) & (values[j] <= cand + tol) & (rest > 0)
-        return [[float(a), float(b)] for a, b in zip(cand[hit], values[j][hit])][:64]
+        return [[float(a), float(b)] for a, b in zip(cand[hit], values[j][hit])][:_SPLITS]
     out = []
     for c in cand:
-        out += [[float(c)] + rest for rest in _code_sums(float(r - c), k - 1, float(c))]
-        if len(out) >= 64:
+        out += [[float(c)] + rest for rest in _code_sums(float(r - c), k - 1, float(c), tol)]
+        if len(out) >= _SPLITS:
             break
-    return out[:64]
+    return out[:_SPLITS]
 
 
-def _exact(w: np.ndarray) -> Optional[np.ndarray]:
+def _exact(w: np.ndarray, accept=None) -> Optional[np.ndarray]:
     """Four representable bases whose subset sums contain every current, if there are such.
 
     A backtracking search: the smallest current $v$ that is not yet a subset sum of the bases
     found so far is such a sum $s$ plus one, two or three new bases (their sum $v - s$ split
-    into codes every way there is). Codes are a sparse set of doubles, so a split that is exact
-    to 1e-6 is almost never an accident, and the branches stay few.
+    into codes every way there is), to within float32 rounding of the current. Codes are a
+    sparse set of doubles, so such a split is rarely an accident and the branches stay few; the
+    search gives up after 200 splits (the weights are then quantised as any others). Tiny
+    codes can add up to the same current in several ways to within that rounding; ``accept``
+    (the four bases -> bool) decides which of them is the one, e.g. the one that gives back the
+    float32 weights bit for bit.
     """
     distinct = np.unique(w)
     if len(distinct) > N_LEVELS - 1:
@@ -290,11 +295,12 @@ def _exact(w: np.ndarray) -> Optional[np.ndarray]:
         sums = levels(np.pad(base, (0, 4 - len(base))))[: 1 << len(base)]
         missing = [v for v in distinct if np.min(np.abs(sums - v)) > _EXACT_RTOL * v]
         if not missing:
-            return base
+            full = np.array(base + [float(representable_currents(_WEIGHT_BIAS)[0][0])] * (4 - len(base)))
+            return base if accept is None or accept(np.sort(full)) else None
         v = missing[0]
         for s_ in np.unique(sums[sums < v * (1 - _EXACT_RTOL)])[::-1]:
             for k in range(1, 4 - len(base) + 1):
-                for new in _code_sums(float(v - s_), k, float(v)):
+                for new in _code_sums(float(v - s_), k, float(v), _EXACT_RTOL * float(v)):
                     found = search(base + new)
                     if found is not None:
                         return found
@@ -307,7 +313,7 @@ def _exact(w: np.ndarray) -> Optional[np.ndarray]:
     return np.array(base + [values[0]] * (4 - len(base)))
 
 
-def _bases(nz: np.ndarray) -> tuple[np.ndarray, float]:
+def _bases(nz: np.ndarray, accept=None) -> tuple[np.ndarray, float]:
     """The four bases for the non-zero currents ``nz`` (ascending), and the squared error of the
     best uniform grid on codes (the baseline)."""
     values, _, _ = representable_currents(_WEIGHT_BIAS)
@@ -315,7 +321,7 @@ def _bases(nz: np.ndarray) -> tuple[np.ndarray, float]:
         return np.full(4, values[0]), 0.0
     # The realisable uniform grid is a candidate as it is: the result is never worse.
     uniform = _realisable_uniform(nz)
-    exact = _exact(nz)
+    exact = _exact(nz, accept)
     if exact is not None:
         base = exact
     else:
@@ -367,7 +373,7 @@ class WeightQuantization(NamedTuple):
 
 
 def quantize_weights(
-    currents: Sequence[ArrayLike], cores: ArrayLike, *, base: Optional[ArrayLike] = None
+    currents: Sequence[ArrayLike], cores: ArrayLike, *, base: Optional[ArrayLike] = None, exact=None
 ) -> WeightQuantization:
     """Quantise the connection currents of a network, core by core.
 
@@ -379,6 +385,9 @@ def quantize_weights(
     - ``cores``: ``(n_post,)`` the core (0-based, global) of each target neuron.
     - ``base``: ``(n_cores, 4)`` fixed base currents (e.g. of an existing configuration); each
       connection then only takes its nearest level.
+    - ``exact``: ``exact(core, bases) -> bool``, which of several equivalent exact bases to keep
+      when a core's currents already are subset sums of codes (:func:`deploy` keeps the one
+      that gives the network's float32 weights back bit for bit).
     """
     arrays = [np.asarray(a, dtype=np.float64) for a in currents]
     for i, a in enumerate(arrays):
@@ -421,7 +430,8 @@ def quantize_weights(
         parts = [a[:, cols] for a in arrays]
         flat = np.concatenate([p.ravel() for p in parts]) if parts else np.zeros(0)
         if base is None:
-            b, uniform_sq = _bases(flat[flat > 0])
+            accept = None if exact is None else (lambda b_, k=k: exact(k, b_))
+            b, uniform_sq = _bases(flat[flat > 0], accept)
         else:
             b = base[k]
         bases[k] = b
