@@ -36,11 +36,6 @@ def _with_params(model, params):
     return eqx.tree_at(get, model, params)
 
 
-def _chip_cell(model):
-    second = model.layers[1]
-    return second.cell if isinstance(second, sx.Recurrent) else second
-
-
 def plot(model, deployment, path, title):
     import matplotlib
 
@@ -144,7 +139,7 @@ def main(argv=None) -> dict:
     configured = deployment.network()
     acc = {
         "float": accuracy(model),
-        "biases rounded": accuracy(_with_params(model, _chip_cell(configured).params)),
+        "biases rounded": accuracy(_with_params(model, dd.split_chip_network(configured)[1].params)),
         "biases rounded, weights quantised": accuracy(configured),
     }
 

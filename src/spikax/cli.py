@@ -337,13 +337,9 @@ def _demo(args: argparse.Namespace) -> int:
     return _demo_dynapse(args) if args.model == "dynapse" else _demo_lif(args)
 
 
-def _train(args: argparse.Namespace) -> int:
-    prog = "spikax train"
-    if args.mismatch and args.model != "dynapse":
-        raise _UsageError("--mismatch applies to --model dynapse (a chip network); a LIF network has no chip", prog)
-    if args.fan_in is not None and args.model != "dynapse":
-        raise _UsageError("--fan-in applies to --model dynapse (a chip network); a LIF network has no chip", prog)
-    if args.task == "vowels":
+def _check_task_packages(task, prog: str) -> None:
+    """A task whose data comes from an optional package says which one to install."""
+    if task == "vowels":
         try:
             import aeon  # noqa: F401
         except ImportError:
@@ -351,11 +347,20 @@ def _train(args: argparse.Namespace) -> int:
                 "--task vowels reads Japanese Vowels from the `aeon` package, which is not installed: "
                 "pip install 'spikax[data]'", prog
             ) from None
-    if args.task == "digits":
+    if task == "digits":
         try:
             import sklearn  # noqa: F401
         except ImportError:
             raise _UsageError("--task digits needs scikit-learn: pip install 'spikax[examples]'", prog) from None
+
+
+def _train(args: argparse.Namespace) -> int:
+    prog = "spikax train"
+    if args.mismatch and args.model != "dynapse":
+        raise _UsageError("--mismatch applies to --model dynapse (a chip network); a LIF network has no chip", prog)
+    if args.fan_in is not None and args.model != "dynapse":
+        raise _UsageError("--fan-in applies to --model dynapse (a chip network); a LIF network has no chip", prog)
+    _check_task_packages(args.task, prog)
     out = _prepare_out(args.out, prog)
     checkpoint = out / "checkpoint.spikax"
     if args.resume and not checkpoint.exists():
@@ -427,11 +432,7 @@ def _deploy(args: argparse.Namespace) -> int:
         return 0
     if args.checkpoint is None:
         raise _UsageError("give a CHECKPOINT (model.spikax or checkpoint.spikax) to deploy, or --check FILE", prog)
-    if args.task == "vowels":
-        try:
-            import aeon  # noqa: F401
-        except ImportError:
-            raise _UsageError("--task vowels needs the `aeon` package: pip install 'spikax[data]'", prog) from None
+    _check_task_packages(args.task, prog)
     out = Path(args.out)
     if out.exists() and out.is_dir():
         raise _UsageError(f"--out {args.out} is a folder; give the configuration file's path", prog)

@@ -206,6 +206,8 @@ class CoreBiases(NamedTuple):
     ``Io`` (the simulator's currents start there; on the chip an "off" bias sits at its floor)."""
     rel_error: dict
     """Simulator name -> ``(n,)`` each neuron's relative change, sharing and rounding together."""
+    rounding_error: dict
+    """Simulator name -> {core: relative change of the core's shared value by rounding to its code}."""
 
 
 def encode_biases(params, cores=None) -> CoreBiases:
@@ -220,16 +222,17 @@ def encode_biases(params, cores=None) -> CoreBiases:
     shared = share_biases(params, cores=assign_cores(n) if cores is None else cores)
     used = [int(c) for c in np.unique(shared.cores)]
     codes = {c: {} for c in used}
-    currents, rel = {}, {}
+    currents, rel, rounding = {}, {}, {}
     io = shared.values["Io"][used]
     for name in NEURON_BIASES:
-        coarse, fine, got, _ = _encode(name, shared.values[name][used], io)
+        coarse, fine, got, err = _encode(name, shared.values[name][used], io)
         currents[name] = dict(zip(used, got))
+        rounding[name] = dict(zip(used, err))
         for c, cc, ff in zip(used, coarse, fine):
             codes[c][BIAS_NAMES[name]] = (int(cc), int(ff))
         per_neuron = np.array([currents[name][c] for c in shared.cores])
         rel[name] = np.abs(per_neuron / np.asarray(getattr(params, name), dtype=np.float64) - 1.0)
-    return CoreBiases(shared.cores, codes, currents, rel)
+    return CoreBiases(shared.cores, codes, currents, rel, rounding)
 
 
 def decode_biases(table: CoreBiases, params):

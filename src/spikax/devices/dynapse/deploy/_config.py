@@ -37,7 +37,15 @@ from typing import Any, NamedTuple, Optional, Sequence
 
 import numpy as np
 
-from ._bias import BIAS_NAMES, COARSE_VALUES, FINE_VALUES, NEURON_BIASES, WEIGHT_BIASES, _encode, bias_current
+from ._bias import (
+    BIAS_NAMES,
+    COARSE_VALUES,
+    FINE_VALUES,
+    NEURON_BIASES,
+    WEIGHT_BIASES,
+    bias_current,
+    encode_biases,
+)
 from ._mapping import (
     CAM_ENTRIES,
     CHIPS,
@@ -161,15 +169,11 @@ def deploy(
     masks_rec = quant.masks[1] if cur_rec is not None else None
     place = route(g, masks_in, masks_rec, outputs)
 
-    io = shared.values["Io"][used]
-    core_records, bias_err = [], {}
-    codes = {}
-    for name in NEURON_BIASES:
-        coarse, fine, _, err = _encode(name, shared.values[name][used], io)
-        codes[name] = (dict(zip(used, coarse)), dict(zip(used, fine)))
-        bias_err[name] = float(err.max())
+    table = encode_biases(params, cores=g)
+    bias_err = {name: float(max(table.rounding_error[name].values())) for name in NEURON_BIASES}
+    core_records = []
     for c in used:
-        biases = {BIAS_NAMES[name]: [int(codes[name][0][c]), int(codes[name][1][c])] for name in NEURON_BIASES}
+        biases = {chip: list(code) for chip, code in table.codes[c].items()}
         for k, name in enumerate(WEIGHT_BIASES):
             biases[BIAS_NAMES[name]] = [int(quant.coarse[c, k]), int(quant.fine[c, k])]
         core_records.append({

@@ -7,11 +7,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._circuit import SYNAPSES as _SYNAPSES
 from ._mapping import CAM_ENTRIES
 
 __all__ = ["prune_fan_in", "quantization_aware", "split_chip_network"]
-
-_SYNAPSES = ("ampa", "nmda", "gaba", "shunt")
 
 
 def split_chip_network(model):
@@ -55,14 +54,12 @@ def _modules(tree):
 
 
 def _stack(synapses, n_pre, n_post) -> tuple[np.ndarray, tuple]:
-    """(n_pre, n_post, 4) float64 weights and the synapse types present."""
-    out = np.zeros((n_pre, n_post, 4))
-    present = []
-    for k, (name, w) in enumerate(zip(_SYNAPSES, synapses.values())):
-        if w is not None:
-            out[..., k] = np.asarray(w, dtype=np.float64)
-            present.append(name)
-    return out, tuple(present)
+    """(n_pre, n_post, 4) float64 weights (zeros for a type without weights) and the types present."""
+    present = tuple(name for name, w in zip(_SYNAPSES, synapses.values()) if w is not None)
+    out = np.asarray(synapses.to_array(), dtype=np.float64)
+    if out.shape != (n_pre, n_post, 4):
+        raise ValueError(f"weights of shape {out.shape[:2]} where ({n_pre}, {n_post}) was expected")
+    return out, present
 
 
 

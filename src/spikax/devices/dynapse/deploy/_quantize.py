@@ -128,15 +128,21 @@ def _box_ls4(masks: np.ndarray, w: np.ndarray, upper: float, fixed: Optional[dic
 _COMBOS = np.array(np.meshgrid(*[range(3)] * 4, indexing="ij")).reshape(4, -1).T
 
 
+def _step_grid(w: np.ndarray, points: int) -> np.ndarray:
+    """Candidate uniform-grid steps d for currents ``w``: 2 % to 120 % of max(w) / 15, geometric,
+    capped where 8 d would exceed the largest code."""
+    top = min(w.max(), _largest() * (N_LEVELS - 1) / 8)
+    return np.minimum(top / (N_LEVELS - 1) * np.geomspace(0.02, 1.2, points), _largest() / 8)
+
+
 def _uniform_steps(w: np.ndarray) -> tuple[float, float]:
     """The best uniform-grid step d (levels 0..15 d, with 8 d a current the chip can make) and
     its squared error."""
-    top = min(w.max(), _largest() * (N_LEVELS - 1) / 8)
 
     def err(d):
         return float(np.sum((w - d * np.clip(np.round(w / d), 0, N_LEVELS - 1)) ** 2))
 
-    grid = np.minimum(top / (N_LEVELS - 1) * np.geomspace(0.02, 1.2, 241), _largest() / 8)
+    grid = _step_grid(w, 241)
     errors = [err(d) for d in grid]
     i = int(np.argmin(errors))
     lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
@@ -155,13 +161,11 @@ def _uniform_steps(w: np.ndarray) -> tuple[float, float]:
 def _realisable_uniform(w: np.ndarray) -> tuple[np.ndarray, float]:
     """The best uniform grid the bias generator can make: bases d (1, 2, 4, 8), each rounded to
     its nearest code, d searched (as in :func:`_uniform_steps`, then around the best)."""
-    top = min(w.max(), _largest() * (N_LEVELS - 1) / 8)
-
     def err(d):
         base = bias_code(_WEIGHT_BIAS, np.minimum(d * _BINARY, _largest())).current
         return _assign(w, base)[1], base
 
-    grid = np.minimum(top / (N_LEVELS - 1) * np.geomspace(0.02, 1.2, 161), _largest() / 8)
+    grid = _step_grid(w, 161)
     best = min((err(d) + (d,) for d in grid), key=lambda t: t[0])
     fine = best[2] * np.linspace(0.975, 1.025, 41)
     best = min([best] + [err(d) + (d,) for d in fine], key=lambda t: t[0])
