@@ -79,7 +79,8 @@ def plot(model, deployment, path, title):
     for c in deployment.report["cores"]:
         occupancy[c["chip"], c["core"]] = c["neurons"]
     x = np.arange(dd.CHIPS * dd.CORES_PER_CHIP)
-    ax.bar(x, occupancy.ravel(), color="C0", label="neurons placed")
+    bars = ax.bar(x, occupancy.ravel(), color="C0", label="neurons placed")
+    ax.bar_label(bars, labels=[f"{int(v)}" if v else "" for v in occupancy.ravel()], fontsize=8)
     ax.axhline(dd.NEURONS_PER_CORE, color="k", ls="--", lw=0.8, label=f"core capacity ({dd.NEURONS_PER_CORE})")
     ax.set_xticks(x, [f"{c // 4}.{c % 4}" for c in x], fontsize=8)
     ax.set_xlabel("chip.core")
