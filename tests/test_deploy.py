@@ -469,8 +469,8 @@ def test_quantisation_aware_training_runs_the_configured_network():
     net = sx.train.chip_trainable(sx.train.chip_network(6, 8, key=jax.random.key(6), recurrent_scale=0.5))
     dep = dd.deploy(net, n_cores=2)
     aware = dd.quantization_aware(net, dep)
-    x = sx.encode.poisson(40.0, duration=0.1, dt=1e-3, n_channels=6, key=jax.random.key(7))
-    np.testing.assert_array_equal(sx.train.unwrap(aware)(x)[0], dep.network()(x)[0])
+    # The forward model is the configured network itself, every weight and bias to the bit.
+    assert eqx.tree_equal(sx.train.unwrap(aware), dep.network())
     # Straight through: the gradient reaches the float weights of every configured connection.
     grads = eqx.filter_grad(lambda m: jnp.sum(sx.train.unwrap(m).layers[1].w_rec.ampa))(aware)
     np.testing.assert_array_equal(np.asarray(grads.layers[1].w_rec.weight.raw) > 0,
@@ -562,15 +562,6 @@ def test_a_parameter_set_goes_to_a_per_core_code_table_and_back():
     # Codes of decoded currents are the same codes.
     assert dd.encode_biases(back, cores=[0, 0, 0, 1, 1, 1]).codes == table.codes
 
-
-def test_quantisation_aware_weights_are_the_configured_weights_to_the_bit():
-    net = sx.train.chip_trainable(sx.train.chip_network(6, 8, key=jax.random.key(8), recurrent_scale=0.5))
-    dep = dd.deploy(net, n_cores=2)
-    aware = sx.train.unwrap(dd.quantization_aware(net, dep))
-    chip = dep.network()
-    np.testing.assert_array_equal(aware.layers[0].weight, chip.layers[0].weight)
-    np.testing.assert_array_equal(aware.layers[1].w_rec.ampa, chip.layers[1].w_rec.ampa)
-    np.testing.assert_array_equal(aware.layers[1].w_rec.shunt, chip.layers[1].w_rec.shunt)
 
 
 def test_validator_requires_host_entries_to_say_true_and_outputs_to_be_distinct():
