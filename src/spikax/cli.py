@@ -621,7 +621,126 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--seed", type=_integer("a seed", minimum=0, maximum=2**32 - 1), default=0,
                         help="seed of the evaluation's random draws")
     deploy.set_defaults(func=_deploy)
+
+    from .interop.nir._convention import PRESETS
+
+    nir_cmd = sub.add_parser(
+        "nir",
+        help="list an NIR graph's nodes, shapes and edges; with --input, run it",
+        description=(
+            "Read an NIR graph (.nir, from snnTorch, Norse, Sinabs, Rockpool, Spyx, spikax ...), print its nodes "
+            "with their types and input/output shapes per step, and its edges. With --input X.npz, run it on the "
+            "array in that file ((T, *input shape), or (B, T, ...) for a batch; time-major, one row per --dt "
+            "step) and print the output's total per channel (spike counts) and its largest channel. --preset "
+            "chooses how the continuous-time graph is stepped (see the README's NIR section)."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    nir_cmd.add_argument("file", metavar="FILE", help="the .nir graph")
+    nir_cmd.add_argument("--dt", type=_number("seconds", minimum=0.0, inclusive=False, maximum=1.0), default=1e-3,
+                         help="simulation step (s)")
+    nir_cmd.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                         help="discrete-time convention (default: the file's if spikax wrote it, else nir)")
+    nir_cmd.add_argument("--reset", choices=["to_v_reset", "subtract"], default=None,
+                         help="override the preset's reset (NIR files cannot record a subtractive reset)")
+    nir_cmd.add_argument("--input", default=None, metavar="X.npz", help="run the graph on this raster")
+    nir_cmd.add_argument("--key", default=None, help="the array's name in --input (default: its only or first array)")
+    nir_cmd.add_argument("--out", default=None, metavar="Y.npz", help="with --input: save the output sequence here")
+    nir_cmd.set_defaults(func=_nir)
     return parser
+
+
+def _nir(args) -> int:
+    import numpy as np
+
+    from .interop.nir import from_nir, read_graph
+    from .interop.nir._import import _flatten
+
+    prog = "spikax nir"
+    path = Path(args.file)
+    if not path.is_file():
+        raise _UsageError(f"FILE {path}: no such file", prog)
+    try:
+        graph = read_graph(path)
+        model = from_nir(graph, dt=args.dt, preset=args.preset, **({"reset": args.reset} if args.reset else {}))
+    except ImportError as err:
+        raise _UsageError(str(err), prog) from None
+    except ValueError as err:
+        raise _UsageError(f"FILE {path}: {err}", prog) from None
+    nodes, edges, _, _ = _flatten(graph)
+    meta = {k: v for k, v in (graph.metadata or {}).items()}
+    print(f"{path}: {len(nodes)} nodes, {len(edges)} edges" + (f"; metadata {meta}" if meta else ""))
+    width = max(len(n) for n in nodes)
+    for name in (n for stage in model.plan for n in stage):  # in the order they run
+        node, layer = nodes[name], model.nodes[name]
+        shape_in, shape_out = model.shape_of(name), model.shape_of(name, output=True)
+        n_params = sum(int(np.size(a)) for a in jax_leaves(getattr(layer, "params", layer)))
+        print(f"  {name:<{width}}  {type(node).__name__:<10} {str(shape_in):>16} -> {str(shape_out):<16} "
+              f"{type(layer).__name__}" + (f", {n_params} parameters" if n_params else ""))
+    cycles = [stage for stage in model.plan if len(stage) > 1 or (stage[0], stage[0]) in model.edges]
+    print("edges: " + ", ".join(f"{a} -> {b}" for a, b in edges))
+    for stage in cycles:
+        print(f"cycle (stepped together; edges out of its neurons carry the previous step): {' -> '.join(stage)}")
+    if args.input is None:
+        if args.out:
+            raise _UsageError("--out saves the output of a run: give --input too", prog)
+        return 0
+    xs = _load_input(args.input, args.key, prog)
+    shape = dict(model.inputs)
+    (in_name, in_shape), = shape.items() if len(shape) == 1 else (None, None)
+    if in_name is None:
+        raise _UsageError("--input runs graphs with one input node; this one has " + str(sorted(shape)), prog)
+    if xs.shape[1:] == in_shape:
+        ys = np.asarray(model(xs)[0])
+    elif xs.ndim == len(in_shape) + 2 and xs.shape[2:] == in_shape:
+        import jax
+
+        ys = np.asarray(jax.vmap(lambda x: model(x)[0])(xs))
+    else:
+        raise _UsageError(
+            f"--input {args.input}: the array has shape {xs.shape}, but the graph takes "
+            f"(T, {', '.join(map(str, in_shape))}) steps (or a batch (B, T, ...))", prog)
+    totals = ys.sum(axis=-2 if ys.ndim > 2 else 0)
+    np.set_printoptions(linewidth=120)
+    print(f"ran {xs.shape[-len(in_shape) - 1]} steps of {args.dt:g} s: output {ys.shape}")
+    print(f"output total per channel: {totals if totals.ndim == 1 else totals.tolist()}")
+    print(f"largest channel: {np.argmax(totals.reshape(-1, totals.shape[-1]), axis=-1).tolist()}")
+    if args.out:
+        np.savez(args.out, outputs=ys)
+        print(f"wrote {args.out}")
+    return 0
+
+
+def jax_leaves(layer):
+    import equinox as eqx
+    import jax
+
+    return jax.tree.leaves(eqx.filter(layer, eqx.is_array))
+
+
+def _load_input(path: str, key, prog: str):
+    import zipfile
+
+    import numpy as np
+
+    if not Path(path).is_file():
+        raise _UsageError(f"--input {path}: no such file", prog)
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, zipfile.BadZipFile) as err:
+        raise _UsageError(f"--input {path}: not an .npz/.npy array file ({err})", prog) from None
+    if isinstance(data, np.ndarray):
+        xs = data
+    else:
+        names = list(data.files)
+        if not names:
+            raise _UsageError(f"--input {path}: the file holds no arrays", prog)
+        if key is not None and key not in names:
+            raise _UsageError(f"--key {key}: not in {path} (it holds {names})", prog)
+        xs = data[key if key is not None else names[0]]
+    if not np.issubdtype(xs.dtype, np.number) or not np.all(np.isfinite(xs)):
+        raise _UsageError(f"--input {path}: the array must hold finite numbers", prog)
+    return xs.astype(np.float32)
 
 
 def main(argv=None) -> int:

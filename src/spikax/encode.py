@@ -9,7 +9,8 @@ raster → events → raster is exact for integer counts.
 from __future__ import annotations
 
 import math
-from typing import Optional
+import os
+from typing import NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -19,7 +20,12 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from ._types import ParamLike
 from ._validate import as_param, check_count, check_dt, is_concrete
 
-__all__ = ["events_to_raster", "n_steps_for", "poisson", "raster_to_events", "rate", "regular", "sigma_delta"]
+__all__ = [
+    "Events",
+    "events_to_frames",
+    "events_to_raster",
+    "read_nmnist",
+    "n_steps_for", "poisson", "raster_to_events", "rate", "regular", "sigma_delta"]
 
 
 def n_steps_for(duration: float, dt: float) -> int:
@@ -210,3 +216,82 @@ def events_to_raster(
     raster = np.zeros((n_steps, n_channels), np.float32)
     np.add.at(raster, (steps, ch), 1.0)
     return raster
+
+
+class Events(NamedTuple):
+    """Address events of a dynamic vision sensor, one entry per event, sorted by time."""
+
+    x: np.ndarray
+    """Column of the pixel (int64)."""
+    y: np.ndarray
+    """Row of the pixel (int64)."""
+    polarity: np.ndarray
+    """0 (OFF, brightness down) or 1 (ON) (int64)."""
+    t: np.ndarray
+    """Time (s, float64)."""
+
+
+def read_nmnist(path) -> Events:
+    r"""Read one recording in the N-MNIST binary format (Orchard et al. 2015, doi:10.3389/fnins.2015.00437).
+
+    Five bytes per event: x, y, then polarity in bit 7 of the third byte and a 23-bit time in
+    µs in its bits 6-0 and the last two bytes (most significant first). An event with
+    y = 240 marks a time overflow: every later time gains $2^{13}$ µs, and the marker is dropped.
+    The N-MNIST sensor is 34 x 34 pixels. Returns :class:`Events` with times in seconds.
+    """
+    path = os.fspath(path)
+    try:
+        raw = np.fromfile(path, dtype=np.uint8)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"cannot read N-MNIST file {path!r}: {err}") from None
+    if raw.size % 5:
+        raise ValueError(
+            f"{path!r} is not an N-MNIST event file: its size, {raw.size} bytes, is not a multiple of 5 bytes per event"
+        )
+    ev = raw.reshape(-1, 5).astype(np.int64)
+    overflow = ev[:, 1] == 240
+    t_us = ((ev[:, 2] & 0x7F) << 16) | (ev[:, 3] << 8) | ev[:, 4]
+    t_us = t_us + np.cumsum(overflow) * (1 << 13)
+    keep = ~overflow
+    if np.any(np.diff(t_us[keep]) < 0):
+        raise ValueError(f"{path!r} is not an N-MNIST event file: its event times go backwards")
+    return Events(x=ev[keep, 0], y=ev[keep, 1], polarity=ev[keep, 2] >> 7, t=t_us[keep] * 1e-6)
+
+
+def events_to_frames(
+    events: Events,
+    *,
+    dt: float,
+    sensor_size: tuple[int, int] = (34, 34),
+    start: Optional[float] = None,
+    n_steps: Optional[int] = None,
+) -> np.ndarray:
+    r"""Bin sensor events into frames of event counts, ``(T, 2, height, width)`` indexed ``[t, polarity, y, x]``.
+
+    An event at time $t$ falls in frame $\lfloor (t - t_0)/dt \rfloor$ with $t_0$ = ``start``,
+    by default the first event's time (as tonic's ``ToFrame(time_window=dt)``, the convention of
+    the NIR paper's N-MNIST task). ``sensor_size`` is ``(width, height)`` in pixels (34 x 34 for
+    N-MNIST); ``n_steps`` defaults to the frames up to the last event. Returns float32, the
+    input layout of :class:`spikax.layers.Conv2d`.
+    """
+    dt = check_dt(dt)
+    if not isinstance(events, Events):
+        raise TypeError(f"`events` must be spikax.encode.Events (from read_nmnist), got {type(events).__name__}")
+    width, height = (check_count("sensor_size", v) for v in sensor_size)
+    outside = (events.x >= width) | (events.y >= height) | (events.x < 0) | (events.y < 0)
+    if np.any(outside):
+        i = int(np.argmax(outside))
+        raise ValueError(
+            f"an event at x = {events.x[i]}, y = {events.y[i]} is outside `sensor_size` = {tuple(sensor_size)} "
+            "(width, height)"
+        )
+    t0 = (float(events.t[0]) if events.t.size else 0.0) if start is None else float(start)
+    frame = np.floor((events.t - t0) / dt + 1e-9).astype(np.int64)
+    if frame.size and frame.min() < 0:
+        raise ValueError(f"`start` = {t0} s is after the first event (t = {events.t.min()} s)")
+    total = int(frame.max() + 1) if frame.size else 0
+    n = total if n_steps is None else check_count("n_steps", n_steps)
+    keep = frame < n
+    frames = np.zeros((n, 2, height, width), np.float32)
+    np.add.at(frames, (frame[keep], events.polarity[keep], events.y[keep], events.x[keep]), 1.0)
+    return frames

@@ -36,6 +36,15 @@ from ._base import fire as fire
 from ._base import fixed_threshold as fixed_threshold
 from ._base import no_jump as no_jump
 from ._base import reset as reset
+from ._cubalif import INTEGRATORS as INTEGRATORS
+from ._cubalif import CubaLI as CubaLI
+from ._cubalif import CubaLIF as CubaLIF
+from ._cubalif import CubaLIFCoeffs as CubaLIFCoeffs
+from ._cubalif import CubaLIFParams as CubaLIFParams
+from ._cubalif import CubaLIFState as CubaLIFState
+from ._cubalif import Integrator as Integrator
+from ._cubalif import cubalif_charge as cubalif_charge
+from ._cubalif import cubalif_derive as cubalif_derive
 from ._eif import EIF as EIF
 from ._eif import AbstractEulerNeuron as AbstractEulerNeuron
 from ._eif import QIF as QIF

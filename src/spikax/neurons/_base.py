@@ -174,7 +174,7 @@ def check_params(model: str, params, expected) -> None:
             f"`params` must be {names} ({model}.create builds them from values), got {type(params).__name__}"
         )
     fields = params.__dataclass_fields__
-    if "v_threshold" in fields and "v_reset" in fields:
+    if "v_threshold" in fields and "v_reset" in fields and params.v_threshold is not None:
         check_threshold_above_rest(params)
 
 
