@@ -686,13 +686,16 @@ def _nir(args) -> int:
             raise _UsageError("--out saves the output of a run: give --input too", prog)
         return 0
     xs = _load_input(args.input, args.key, prog)
-    shape = dict(model.inputs)
-    (in_name, in_shape), = shape.items() if len(shape) == 1 else (None, None)
-    if in_name is None:
-        raise _UsageError("--input runs graphs with one input node; this one has " + str(sorted(shape)), prog)
+    inputs = dict(model.inputs)
+    if len(inputs) != 1 or len(model.outputs) != 1:
+        raise _UsageError(
+            f"--input runs graphs with one input and one output node; this one has inputs {sorted(inputs)} "
+            f"and outputs {list(model.outputs)} (use spikax.interop.nir.from_nir in Python)", prog)
+    (in_shape,) = inputs.values()
+    batched = xs.ndim == len(in_shape) + 2 and xs.shape[2:] == in_shape
     if xs.shape[1:] == in_shape:
         ys = np.asarray(model(xs)[0])
-    elif xs.ndim == len(in_shape) + 2 and xs.shape[2:] == in_shape:
+    elif batched:
         import jax
 
         ys = np.asarray(jax.vmap(lambda x: model(x)[0])(xs))
@@ -700,11 +703,13 @@ def _nir(args) -> int:
         raise _UsageError(
             f"--input {args.input}: the array has shape {xs.shape}, but the graph takes "
             f"(T, {', '.join(map(str, in_shape))}) steps (or a batch (B, T, ...))", prog)
-    totals = ys.sum(axis=-2 if ys.ndim > 2 else 0)
+    # Totals over time (axis 0, or 1 for a batch), one per output channel.
+    totals = ys.sum(axis=1 if batched else 0)
+    totals = totals.reshape((totals.shape[0], -1) if batched else (-1,))
     np.set_printoptions(linewidth=120)
-    print(f"ran {xs.shape[-len(in_shape) - 1]} steps of {args.dt:g} s: output {ys.shape}")
+    print(f"ran {xs.shape[1 if batched else 0]} steps of {args.dt:g} s: output {ys.shape}")
     print(f"output total per channel: {totals if totals.ndim == 1 else totals.tolist()}")
-    print(f"largest channel: {np.argmax(totals.reshape(-1, totals.shape[-1]), axis=-1).tolist()}")
+    print(f"largest channel: {np.atleast_1d(np.argmax(totals, axis=-1)).tolist()}")
     if args.out:
         np.savez(args.out, outputs=ys)
         print(f"wrote {args.out}")

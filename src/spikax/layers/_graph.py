@@ -89,12 +89,13 @@ class Graph(AbstractLayer):
     whole sequence, as in :class:`spikax.Sequential`, so feed-forward weights and convolutions are
     one operation over all ``T`` steps.
 
-    **Cycles.** The nodes of a cycle run step by step in one loop. Every edge that leaves a node
-    with state (a neuron) for a node of its own cycle carries that node's output of the *previous*
-    step (zero before the first step); all other edges carry the current step. So
+    **Cycles.** The nodes of a cycle run step by step in one loop. Every edge that leaves a neuron
+    for a node of its own cycle carries that neuron's output of the *previous* step (zero before
+    the first step); all other edges carry the current step (a :class:`~spikax.layers.Delay` in a
+    cycle delays by its own steps only). So
     ``neuron -> w_rec -> neuron`` is $x_t + W_{rec}^\top y_{t-1} + b$ at every step, the semantics
     of :class:`spikax.Recurrent` (plus the recurrent bias from the first step on, as snnTorch's
-    ``RLeaky``). A cycle through stateless nodes only has no such delay and is an error.
+    ``RLeaky``). A cycle without a neuron has no such delay and is an error.
 
     **Arguments:**
 
@@ -155,7 +156,7 @@ class Graph(AbstractLayer):
         for n in nodes:
             if not preds[n] and n not in input_names:
                 raise ValueError(f"node {n!r} has no incoming edge and is not an input: nothing drives it")
-        stateful = {n for n in nodes if _has_state(nodes[n])}
+        neurons = {n for n in nodes if isinstance(nodes[n], AbstractNeuron)}
         plan = []
         for comp in _sccs(list(nodes), succ):
             members = set(comp)
@@ -165,14 +166,14 @@ class Graph(AbstractLayer):
                 continue
             # Order the cycle's nodes with the edges out of stateful nodes removed: those carry the
             # previous step, every other edge the current one.
-            inner = {n: [m for m in preds[n] if m in members and m not in stateful] for n in comp}
+            inner = {n: [m for m in preds[n] if m in members and m not in neurons] for n in comp}
             order, done = [], set()
             while len(order) < len(comp):
                 ready = [n for n in comp if n not in done and all(m in done for m in inner[n])]
                 if not ready:
                     raise ValueError(
-                        f"the cycle through {sorted(comp)} has no neuron (no node with state) to carry "
-                        "the previous step: it is an algebraic loop"
+                        f"the cycle through {sorted(comp)} has no neuron to carry the previous step: "
+                        "it is an algebraic loop"
                     )
                 order.extend(ready), done.update(ready)
             plan.append(tuple(order))
@@ -214,8 +215,8 @@ class Graph(AbstractLayer):
                 ) from None
 
         for stage in self.plan:
-            # Two passes over a cycle: the first sees only the edges from outside it.
-            for _ in range(2 if self._cyclic(stage) else 1):
+            # A cycle's shapes spread from the edges entering it: one pass per node reaches all.
+            for _ in range(len(stage) + 1 if self._cyclic(stage) else 1):
                 for n in stage:
                     s = in_shape(n, shapes)
                     if s is None:
@@ -224,6 +225,9 @@ class Graph(AbstractLayer):
                         shapes[n], shapes[n + "/out"] = s, out_shape(n, s)
                     except (ValueError, TypeError) as err:
                         raise ValueError(f"node {n!r} cannot take input steps of shape {s}: {err}") from None
+            for n in stage:
+                if n not in shapes:
+                    raise ValueError(f"node {n!r}: no edge brings it an input of known shape")
         return shapes
 
     def shape_of(self, name: str, output: bool = False) -> tuple[int, ...]:
@@ -240,7 +244,7 @@ class Graph(AbstractLayer):
         for stage in self.plan:
             if self._cyclic(stage):
                 for n in stage:
-                    if n in stateful and any(b in stage for a, b in self.edges if a == n):
+                    if isinstance(self.nodes[n], AbstractNeuron) and any(b in stage for a, b in self.edges if a == n):
                         previous[n] = jnp.zeros(shapes[n + "/out"], jnp.result_type(float))
         state["__previous__"] = previous
         return state
@@ -324,7 +328,9 @@ class Graph(AbstractLayer):
                 x, per_step[n] = layer.prepare(x, keys[n])
                 coeffs[n] = layer.derive(layer.params, layer.dt)  # loop invariants, once
             ext[n] = x
-        delayed = {a for a, b in self.edges if a in members and b in members and a in stateful}
+        delayed = {
+            a for a, b in self.edges if a in members and b in members and isinstance(self.nodes[a], AbstractNeuron)
+        }
         carry0 = ({n: state[n] for n in stage if n in stateful}, {n: state["__previous__"][n] for n in delayed})
 
         def step(carry, inputs):

@@ -85,7 +85,7 @@ class _Export:
         if isinstance(layer, L.Scale):
             return nir.Scale(scale=_np(layer.scale, in_shape))
         if isinstance(layer, L.Threshold):
-            return nir.Threshold(threshold=_np(layer.threshold, in_shape))
+            return nir.Threshold(threshold=_np(layer.threshold, in_shape), metadata={"fire_at": layer.fire_at})
         if isinstance(layer, L.Delay):
             if self.dt is None:
                 raise ValueError("a Delay's steps become seconds through dt: pass `dt=` to to_nir")
@@ -262,6 +262,13 @@ def to_nir(model: AbstractLayer, *, input_shape: Optional[tuple[int, ...]] = Non
     """
     from ... import __version__
 
+    if dt is None:  # the neurons' step, found before any Delay needs it
+        steps = {
+            float(m.dt)
+            for m in jax.tree.leaves(model, is_leaf=lambda x: isinstance(x, AbstractNeuron))
+            if isinstance(m, AbstractNeuron)
+        }
+        dt = steps.pop() if len(steps) == 1 else None
     ex = _Export(dt)
     if input_shape is None:
         input_shape = _guess_input(model)

@@ -14,7 +14,7 @@ from ...layers._graph import _sccs
 from ... import neurons as N
 from ..._types import AbstractSurrogate
 from ...surrogate import MultiSpike
-from ._convention import Convention, convention
+from ._convention import PRESETS, Convention, convention
 
 __all__ = ["from_nir", "read_graph"]
 
@@ -176,7 +176,7 @@ def _neuron(name: str, node, conv: Convention, dt: float, spike_fn, spikax_meta:
     v_leak = _arr(node, "v_leak", name)
     integrator = spikax_meta.get("integrator", conv.integrator)
     current = spikax_meta.get("current", conv.current)
-    if conv.gain == "unit" or conv.leak == "bias":
+    if (conv.gain == "unit" or conv.leak == "bias") and not spikax_meta:
         # Per-step unit gains (Rockpool): choose r, w_in (and v_leak) so that the integrator's gain
         # times them is 1 per step (v_leak: the bias added each step).
         d_m, g_m = _factors(tau_mem, step, integrator)
@@ -199,7 +199,15 @@ def _neuron(name: str, node, conv: Convention, dt: float, spike_fn, spikax_meta:
     if isinstance(node, (nir.LI, nir.CubaLI)):
         return N.CubaLI(params, dt=step, integrator=integrator, current=current)
     reset_at = spikax_meta.get("reset_at", conv.reset_at)
-    if reset_at == "next" and reset == "to_v_reset" and not synapse and not cyclic and not spikax_meta:
+    snntorch_default = conv.name.split("+")[0] == "snntorch" and "reset_at=" not in conv.name
+    if (
+        snntorch_default
+        and reset_at == "next"
+        and reset == "to_v_reset"
+        and not synapse
+        and not cyclic
+        and not spikax_meta
+    ):
         # snnTorch's Leaky (a LIF outside a cycle) zeroes only the old membrane: the step's input
         # survives, which is the reset in the same step. Its Synaptic and RLeaky (on a cycle)
         # zero the whole new membrane: the reset in the next step.
@@ -231,7 +239,9 @@ def _layer(name: str, node, conv: Convention, dt: float, spike_fn, graph_meta: d
     if isinstance(node, nir.Scale):
         return L.Scale(_f32(_arr(node, "scale", name)))
     if isinstance(node, nir.Threshold):
-        return L.Threshold(_f32(_arr(node, "threshold", name)), fire_at=conv.fire_at, spike_fn=spike_fn)
+        return L.Threshold(
+            _f32(_arr(node, "threshold", name)), fire_at=meta.get("fire_at", conv.fire_at), spike_fn=spike_fn
+        )
     if isinstance(node, (nir.Conv1d, nir.Conv2d)):
         cls = L.Conv1d if isinstance(node, nir.Conv1d) else L.Conv2d
         bias = _arr(node, "bias", name)
@@ -318,9 +328,10 @@ def from_nir(
     g = read_graph(graph)
     graph_meta = _meta(g)
     if preset is None:
+        # A spikax-written graph names its convention ("mixed" when its neurons differ: each
+        # node's metadata then says how it steps).
         preset = graph_meta.get("convention", "nir") if graph_meta.get("exporter") == "spikax" else "nir"
-        if isinstance(preset, str) and "+" in preset:
-            preset = preset.split("+")[0]
+        preset = preset if preset in PRESETS else "nir"
     conv = convention(preset, **choices)
     nodes, edges, inputs, outputs = _flatten(g)
     if not inputs:
