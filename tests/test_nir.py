@@ -99,9 +99,10 @@ def test_task3_braille_graphs_flat_and_nested_run_alike(ref_dir, key):
             warnings.simplefilter("ignore")  # the files' r = tau/dt at 1e-4: no warning expected, none needed
             gf = snir.from_nir(f, dt=DT, preset="snntorch", reset=reset)
             gn = snir.from_nir(n, dt=DT, preset="snntorch", reset=reset)
-        yf, yn = gf(x)[0], gn(x)[0]
+        (yf, _, rf), (yn, _, rn) = gf(x, record=True), gn(x, record=True)
         assert yf.shape == (256, 7)
         np.testing.assert_array_equal(yf, yn)
+        np.testing.assert_array_equal(rf["lif1.lif"]["v"], rn["lif1.lif1"]["v"])  # the recurrent layer's trace
         assert 0 < float(yf.sum())
 
 
@@ -137,7 +138,7 @@ def exportable(key):
             sx.LI.create(tau=5e-3, dt=dt),
         ),
         "LIFNode subtract": sx.Sequential(lin, sx.LIFNode.create(tau=3.0, v_reset=None, decay_input=False, dt=dt)),
-        "CubaLIF": sx.Sequential(
+        "CubaLIF, CubaLI": sx.Sequential(
             lin,
             sx.CubaLIF.create(
                 tau_syn=2e-3,
@@ -150,8 +151,9 @@ def exportable(key):
                 reset_at="next",
                 v_reset=None,
             ),
+            sx.Linear.create(5, 2, key=k[1]),
+            sx.CubaLI.create(tau_syn=None, tau_mem=4e-3, dt=dt, integrator="decay"),
         ),
-        "CubaLI": sx.Sequential(lin, sx.CubaLI.create(tau_syn=None, tau_mem=4e-3, dt=dt, integrator="decay")),
         "Recurrent": sx.Sequential(
             lin, sx.Recurrent(sx.LIF.create(5, max_spikes_per_dt=1, dt=dt), 0.5 * jax.random.normal(k[2], (5, 5)))
         ),
@@ -186,8 +188,7 @@ EXPORTABLE = [
     "LIF",
     "IF, LI",
     "LIFNode subtract",
-    "CubaLIF",
-    "CubaLI",
+    "CubaLIF, CubaLI",
     "Recurrent",
     "LIF + LIFNode",
     "LIF + CubaLIF",

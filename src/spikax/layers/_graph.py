@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from .._types import AbstractLayer, AbstractNeuron, check_state
-from ..simulate import simulate
+from ..simulate import simulate, state_fields
 
 __all__ = ["Graph"]
 
@@ -109,7 +109,8 @@ class Graph(AbstractLayer):
     ``{input name: sequence}``; ``ys`` the output sequence, or ``{output name: sequence}`` when
     there are several. The state is ``{node name: state}`` for the nodes with state, plus
     ``"__previous__"``: the delayed outputs of each cycle. ``record=True`` gives
-    ``{node name: {"output": (T, ...), **the node's record}}``.
+    ``{node name: {"output": (T, ...), **the node's record}}`` (for a neuron on a cycle, its
+    state fields, e.g. ``"v"``, after each step).
     """
 
     nodes: dict
@@ -307,13 +308,13 @@ class Graph(AbstractLayer):
                 if record:
                     records[n] = {"output": y, **(rec if isinstance(rec, dict) else {"record": rec})}
                 continue
-            ys, finals, prev = self._run_cycle(stage, external, state, keys, stateful, record)
+            ys, finals, prev, traces = self._run_cycle(stage, external, state, keys, stateful, record)
             for n in stage:
                 values[n] = ys[n]
                 if n in stateful:
                     new_state[n] = finals[n]
                 if record:
-                    records[n] = {"output": ys[n]}
+                    records[n] = {"output": ys[n], **traces.get(n, {})}
             new_state["__previous__"].update(prev)
         outs = {n: values[n] for n in self.outputs}
         ys = outs[self.outputs[0]] if len(self.outputs) == 1 else outs
@@ -353,6 +354,11 @@ class Graph(AbstractLayer):
                 now[n] = y
             return (new_states, {m: now[m] for m in delayed}), now
 
+        def keep(carry, y):  # with record=True: the state fields of the cycle's neurons, per step
+            return {n: state_fields(st) for n, st in carry[0].items() if isinstance(self.nodes[n], AbstractNeuron)}
+
         adjoints = [self.nodes[n].adjoint for n in stage if isinstance(self.nodes[n], AbstractNeuron)]
-        ys, (finals, prev), _ = simulate(step, carry0, (ext, per_step), adjoint=adjoints[0] if adjoints else None)
-        return ys, finals, prev
+        ys, (finals, prev), traces = simulate(
+            step, carry0, (ext, per_step), record=keep if record else None, adjoint=adjoints[0] if adjoints else None
+        )
+        return ys, finals, prev, traces or {}
