@@ -150,6 +150,8 @@ def exportable(key):
                 current="new",
                 reset_at="next",
                 v_reset=None,
+                v_leak=0.2,
+                v_init="v_leak",
             ),
             sx.Linear.create(5, 2, key=k[1]),
             sx.CubaLI.create(tau_syn=None, tau_mem=4e-3, dt=dt, integrator="decay"),
@@ -402,3 +404,41 @@ def test_spikax_graph_runs_in_snntorch_and_norse_with_the_same_spikes(key, tmp_p
         checked += 1
     if not checked:
         pytest.skip("neither snntorch nor norse is installed")
+
+
+def test_norse_preset_reproduces_norse_lifcell_with_a_resting_potential(key):
+    torch = pytest.importorskip("torch")
+    norse = pytest.importorskip("norse.torch")
+    dt, n = 1e-3, 4
+    p = norse.LIFParameters(
+        tau_syn_inv=torch.tensor(200.0),
+        tau_mem_inv=torch.tensor(100.0),
+        v_leak=torch.tensor(0.3),
+        v_th=torch.tensor(1.0),
+        v_reset=torch.tensor(0.0),
+    )
+    cell = norse.LIFCell(p, dt=dt)
+    w = np.asarray(jax.random.uniform(key, (n, 3), minval=0.5, maxval=3.0), np.float32)
+    x = _torch_input(jax.random.fold_in(key, 1), (50, 3))
+    state, ref = None, []
+    with torch.no_grad():
+        for t in range(50):
+            z, state = cell(torch.tensor(x[t] @ w.T), state)
+            ref.append(z.numpy())
+    ref = np.stack(ref)
+    # Norse's parameters as NIR (SI) fields: its current jumps by x, i.e. w_in = tau_syn / dt under Euler.
+    graph = nir.NIRGraph.from_list(
+        nir.Linear(weight=w),
+        nir.CubaLIF(
+            tau_syn=np.full(n, 5e-3),
+            tau_mem=np.full(n, 1e-2),
+            r=np.ones(n),
+            w_in=np.full(n, 5e-3 / dt),
+            v_leak=np.full(n, 0.3),
+            v_threshold=np.ones(n),
+            v_reset=np.zeros(n),
+        ),
+    )
+    ours = snir.from_nir(graph, dt=dt, preset="norse")(x)[0]
+    np.testing.assert_array_equal(ours, ref)
+    assert 0 < ref.sum() < ref.size

@@ -174,16 +174,16 @@ def _check(params: CubaLIFParams, dt: float, integrator: str, current: str, name
             check_time_constant(name, getattr(params, name), dt, euler=euler)
 
 
-def _state(params: CubaLIFParams, input_shape, delayed: bool, spiking: bool) -> CubaLIFState:
+def _state(params: CubaLIFParams, input_shape, delayed: bool, start: str) -> CubaLIFState:
     names = ("tau_syn", "tau_mem", "r", "v_leak", "w_in", "v_threshold", "v_reset")
     shape = jnp.broadcast_shapes(
         () if input_shape is None else tuple(input_shape),
         *(jnp.shape(getattr(params, n)) for n in names if getattr(params, n) is not None),
     )
     dtype = jnp.result_type(float)
-    # At rest: v_leak; spiking neurons start at v_reset (0 under the subtractive reset), as NIR's
-    # reference implementations and the exporters' libraries do.
-    if spiking:
+    # "v_reset": 0 under the subtractive reset (snnTorch, Sinabs, Rockpool start at 0);
+    # "v_leak": at rest (Norse, and every leaky integrator).
+    if start == "v_reset":
         v0 = jnp.zeros((), dtype) if params.v_reset is None else params.v_reset
     else:
         v0 = params.v_leak
@@ -197,13 +197,14 @@ class CubaLIF(AbstractNeuron):
 
     See the module docstring for the equations and the choices: ``integrator`` (``"euler"``),
     ``current`` (``"old"``), ``reset_at`` (``"same"``), ``fire_at`` (``">"``); the reset is
-    subtractive when ``params.v_reset`` is ``None``. The state starts at ``v_reset`` (0 when
-    subtractive) with zero current and takes the input's shape. Input steps are currents per
-    neuron (any neuron shape); the output is spikes.
+    subtractive when ``params.v_reset`` is ``None``. The state starts with zero current and
+    ``v`` at ``v_init``: ``"v_reset"`` (default; 0 when subtractive) or ``"v_leak"`` (at rest,
+    as Norse); it takes the input's shape. Input steps are currents per neuron (any neuron
+    shape); the output is spikes.
 
     **Arguments:** ``params`` (:class:`CubaLIFParams`; :meth:`create` builds them from values),
-    ``dt`` (s), ``integrator``, ``current``, ``reset_at``, ``fire_at``, ``spike_fn`` (default
-    ``FastSigmoid(25)``), ``detach_reset``, ``adjoint``.
+    ``dt`` (s), ``integrator``, ``current``, ``reset_at``, ``fire_at``, ``v_init``, ``spike_fn``
+    (default ``FastSigmoid(25)``), ``detach_reset``, ``adjoint``.
 
     Reference: Pedersen et al. (2024), doi:10.1038/s41467-024-52259-9; Eshraghian et al.
     (2023), doi:10.1109/JPROC.2023.3308088 (snnTorch's update).
@@ -217,6 +218,7 @@ class CubaLIF(AbstractNeuron):
     current: str = eqx.field(static=True)
     reset_at: str = eqx.field(static=True)
     fire_at: str = eqx.field(static=True)
+    v_init: str = eqx.field(static=True)
     detach_reset: bool = eqx.field(static=True)
 
     def __init__(
@@ -228,6 +230,7 @@ class CubaLIF(AbstractNeuron):
         current: str = "old",
         reset_at: str = "same",
         fire_at: str = ">",
+        v_init: str = "v_reset",
         spike_fn: Optional[AbstractSurrogate] = None,
         detach_reset: bool = False,
         adjoint: Optional[AbstractAdjoint] = None,
@@ -251,6 +254,8 @@ class CubaLIF(AbstractNeuron):
             ("tau_syn", "tau_mem", "r", "v_leak", "w_in", "v_threshold", "v_reset"),
         )
         check_choice("reset_at", reset_at, ("same", "next"))
+        check_choice("v_init", v_init, ("v_reset", "v_leak"))
+        self.v_init = v_init
         check_threshold_above_rest(params)
         self.params, self.integrator, self.current, self.reset_at = params, integrator, current, reset_at
 
@@ -281,7 +286,7 @@ class CubaLIF(AbstractNeuron):
         return cls(params, **config)
 
     def init_state(self, input_shape=None) -> CubaLIFState:
-        return _state(self.params, input_shape, self.reset_at == "next", True)
+        return _state(self.params, input_shape, self.reset_at == "next", self.v_init)
 
     def prepare(self, xs, key: Key, *, name="xs"):
         return sequence(xs, name), None
@@ -358,7 +363,7 @@ class CubaLI(AbstractNeuron):
         return cls(params, **config)
 
     def init_state(self, input_shape=None) -> CubaLIFState:
-        return _state(self.params, input_shape, False, False)
+        return _state(self.params, input_shape, False, "v_leak")
 
     def prepare(self, xs, key: Key, *, name="xs"):
         return sequence(xs, name), None

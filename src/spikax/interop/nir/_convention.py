@@ -23,6 +23,8 @@ class Convention:
       ``v_reset = 0``).
     - ``reset_at``: ``"same"`` step or ``"next"`` step (snnTorch).
     - ``fire_at``: ``">"`` or ``">="``.
+    - ``v_init``: where a spiking neuron's ``v`` starts: ``"v_reset"`` (0 when subtractive) or
+      ``"v_leak"`` (at rest, Norse). Leaky integrators always start at ``v_leak``.
     - ``time``: ``"s"`` (time constants and ``dt`` in seconds) or ``"step"``: the file's
       parameters are per step (Sinabs writes ``IF(r=1)`` for $v \\mathrel{+}= x$ each step), so the
       equations take $dt = 1$ whatever the physical step.
@@ -39,6 +41,7 @@ class Convention:
     reset: str = "to_v_reset"
     reset_at: str = "same"
     fire_at: str = ">"
+    v_init: str = "v_reset"
     time: str = "s"
     gain: str = "r"
     leak: str = "v_leak"
@@ -50,6 +53,7 @@ class Convention:
         check_choice("reset", self.reset, RESETS)
         check_choice("reset_at", self.reset_at, ("same", "next"))
         check_choice("fire_at", self.fire_at, (">", ">="))
+        check_choice("v_init", self.v_init, ("v_reset", "v_leak"))
         check_choice("time", self.time, ("s", "step"))
         check_choice("gain", self.gain, ("r", "unit"))
         check_choice("leak", self.leak, ("v_leak", "bias"))
@@ -79,8 +83,9 @@ PRESETS: dict[str, Convention] = {
         Convention(
             "norse",
             current="new",
-            why="Norse 1.1 (its LIFCell, and its from_nir): forward Euler, the membrane driven by the current "
-            "after this step's input, spike at v > threshold, reset to v_reset in the same step",
+            v_init="v_leak",
+            why="Norse 1.1 (its LIFCell): forward Euler, the membrane driven by the current after this step's "
+            "input, spike at v > threshold, reset to v_reset in the same step, v starting at v_leak",
         ),
         Convention(
             "snntorch",
@@ -126,7 +131,7 @@ def convention(preset, **changes) -> Convention:
 
 def preset_table() -> str:
     """The presets as a Markdown table (for the docs and ``spikax nir --presets``)."""
-    fields = ("integrator", "current", "reset", "reset_at", "fire_at", "time", "gain", "leak")
+    fields = ("integrator", "current", "reset", "reset_at", "fire_at", "v_init", "time", "gain", "leak")
     rows = ["| preset | " + " | ".join(fields) + " | why |", "|---" * (len(fields) + 2) + "|"]
     for c in PRESETS.values():
         rows.append(f"| {c.name} | " + " | ".join(str(getattr(c, f)) for f in fields) + f" | {c.why} |")

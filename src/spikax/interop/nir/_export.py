@@ -158,7 +158,7 @@ class _Export:
             spiking = isinstance(m, N.CubaLIF)
             meta = {"spikax_class": type(m).__name__, "integrator": m.integrator, "current": m.current}
             if spiking:
-                meta.update(reset=reset, reset_at=m.reset_at, fire_at=m.fire_at)
+                meta.update(reset=reset, reset_at=m.reset_at, fire_at=m.fire_at, v_init=m.v_init)
             common = dict(r=_np(p.r, shape), v_leak=_np(p.v_leak, shape))
             if spiking:
                 common.update(v_threshold=_np(p.v_threshold, shape), v_reset=v_reset())

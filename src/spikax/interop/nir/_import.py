@@ -212,8 +212,10 @@ def _neuron(name: str, node, conv: Convention, dt: float, spike_fn, spikax_meta:
         # survives, which is the reset in the same step. Its Synaptic and RLeaky (on a cycle)
         # zero the whole new membrane: the reset in the next step.
         reset_at = "same"
+    v_init = spikax_meta.get("v_init", conv.v_init)
     return N.CubaLIF(
-        params, dt=step, integrator=integrator, current=current, reset_at=reset_at, fire_at=fire_at, **config
+        params, dt=step, integrator=integrator, current=current, reset_at=reset_at, fire_at=fire_at, v_init=v_init,
+        **config,
     )
 
 
