@@ -71,6 +71,24 @@ def _sccs(names: Sequence[str], succ: Mapping[str, Sequence[str]]) -> list[list[
     return out[::-1]
 
 
+def _min_delay(layer) -> int:
+    from ._elementwise import Delay
+
+    return min(layer.delays) if isinstance(layer, Delay) else 0
+
+
+def _carriers(comp, nodes) -> set:
+    """The nodes of a cycle whose outputs come from the past: its Delays of at least one step (which
+    delay by exactly their steps), or, in a cycle without one, its neurons (one step)."""
+    delays = {n for n in comp if _min_delay(nodes[n]) >= 1}
+    return delays or {n for n in comp if isinstance(nodes[n], AbstractNeuron)}
+
+
+def _peek(delay, state, x):
+    """A Delay's output this step, from its history only (every delay >= 1 step)."""
+    return delay(jnp.zeros_like(x)[None], state)[0][0]
+
+
 def _has_state(layer) -> bool:
     if isinstance(layer, AbstractNeuron):
         return True
@@ -89,10 +107,11 @@ class Graph(AbstractLayer):
     whole sequence, as in :class:`spikax.Sequential`, so feed-forward weights and convolutions are
     one operation over all ``T`` steps.
 
-    **Cycles.** The nodes of a cycle run step by step in one loop. Every edge that leaves a neuron
-    for a node of its own cycle carries that neuron's output of the *previous* step (zero before
-    the first step); all other edges carry the current step (a :class:`~spikax.layers.Delay` in a
-    cycle delays by its own steps only). So
+    **Cycles.** The nodes of a cycle run step by step in one loop. A cycle with a
+    :class:`~spikax.layers.Delay` of at least one step is closed by it: the loop takes exactly the
+    Delay's steps, and every other edge carries the current step. In a cycle without one, every
+    edge that leaves a neuron for a node of its own cycle carries that neuron's output of the
+    *previous* step (zero before the first step); all other edges carry the current step. So
     ``neuron -> w_rec -> neuron`` is $x_t + W_{rec}^\top y_{t-1} + b$ at every step, the semantics
     of :class:`spikax.Recurrent` (plus the recurrent bias from the first step on, as snnTorch's
     ``RLeaky``). A cycle without a neuron has no such delay and is an error.
@@ -157,7 +176,6 @@ class Graph(AbstractLayer):
         for n in nodes:
             if not preds[n] and n not in input_names:
                 raise ValueError(f"node {n!r} has no incoming edge and is not an input: nothing drives it")
-        neurons = {n for n in nodes if isinstance(nodes[n], AbstractNeuron)}
         plan = []
         for comp in _sccs(list(nodes), succ):
             members = set(comp)
@@ -165,16 +183,18 @@ class Graph(AbstractLayer):
             if not cyclic:
                 plan.append((comp[0],))
                 continue
-            # Order the cycle's nodes with the edges out of stateful nodes removed: those carry the
-            # previous step, every other edge the current one.
-            inner = {n: [m for m in preds[n] if m in members and m not in neurons] for n in comp}
+            # Order the cycle's nodes with the edges out of its carriers removed: those carry the
+            # past, every other edge the current step.
+            carriers = _carriers(comp, nodes)
+            inner = {n: [m for m in preds[n] if m in members and m not in carriers] for n in comp}
             order, done = [], set()
             while len(order) < len(comp):
                 ready = [n for n in comp if n not in done and all(m in done for m in inner[n])]
                 if not ready:
                     raise ValueError(
-                        f"the cycle through {sorted(comp)} has no neuron to carry the previous step: "
-                        "it is an algebraic loop"
+                        f"the cycle through {sorted(comp)} has no neuron or Delay of at least one step to carry "
+                        "the past: it is an algebraic loop (a neuron inside a composite layer such as Sequential "
+                        "does not count: put it in the Graph as a node of its own)"
                     )
                 order.extend(ready), done.update(ready)
             plan.append(tuple(order))
@@ -188,6 +208,11 @@ class Graph(AbstractLayer):
 
     def _stateful(self) -> set:
         return {n for n in self.nodes if _has_state(self.nodes[n])}
+
+    def _delayed(self, stage) -> set:
+        """The neurons of a cycle whose edges into it carry the previous step."""
+        carriers = _carriers(stage, self.nodes)
+        return {a for a, b in self.edges if a in carriers and b in stage and isinstance(self.nodes[a], AbstractNeuron)}
 
     def _cyclic(self, stage) -> bool:
         return len(stage) > 1 or (stage[0], stage[0]) in self.edges
@@ -212,7 +237,7 @@ class Graph(AbstractLayer):
                 return tuple(jnp.broadcast_shapes(*parts)) if len(set(parts)) > 1 else parts[0]
             except ValueError:
                 raise ValueError(
-                    f"node {n!r} receives edges of step shapes {parts}, which do not add up (they must be equal)"
+                    f"node {n!r} receives edges of step shapes {parts}, which do not broadcast to one shape"
                 ) from None
 
         for stage in self.plan:
@@ -244,9 +269,8 @@ class Graph(AbstractLayer):
         previous = {}
         for stage in self.plan:
             if self._cyclic(stage):
-                for n in stage:
-                    if isinstance(self.nodes[n], AbstractNeuron) and any(b in stage for a, b in self.edges if a == n):
-                        previous[n] = jnp.zeros(shapes[n + "/out"], jnp.result_type(float))
+                for n in self._delayed(stage):
+                    previous[n] = jnp.zeros(shapes[n + "/out"], jnp.result_type(float))
         state["__previous__"] = previous
         return state
 
@@ -329,15 +353,16 @@ class Graph(AbstractLayer):
                 x, per_step[n] = layer.prepare(x, keys[n])
                 coeffs[n] = layer.derive(layer.params, layer.dt)  # loop invariants, once
             ext[n] = x
-        delayed = {
-            a for a, b in self.edges if a in members and b in members and isinstance(self.nodes[a], AbstractNeuron)
-        }
+        delayed = self._delayed(stage)
+        delay_lines = {n for n in _carriers(stage, self.nodes) if n not in delayed and _min_delay(self.nodes[n]) >= 1}
         carry0 = ({n: state[n] for n in stage if n in stateful}, {n: state["__previous__"][n] for n in delayed})
 
         def step(carry, inputs):
             states, previous = carry
             x_t, p_t = inputs
-            now, new_states = {}, {}
+            # A delay line of d >= 1 steps outputs what it took d steps ago: known before this step.
+            now = {n: _peek(self.nodes[n], states[n], x_t[n]) for n in delay_lines}
+            new_states = {}
             for n in stage:
                 x = x_t[n]
                 for m in self._preds(n):
@@ -351,7 +376,8 @@ class Graph(AbstractLayer):
                     y = y[0]
                     if n in stateful:
                         new_states[n] = st
-                now[n] = y
+                if n not in delay_lines:
+                    now[n] = y
             return (new_states, {m: now[m] for m in delayed}), now
 
         def keep(carry, y):  # with record=True: the state fields of the cycle's neurons, per step

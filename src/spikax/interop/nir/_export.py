@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Optional
 
 import jax
@@ -38,14 +37,9 @@ class _Export:
         self.conventions: set[str] = set()
 
     def step(self, layer) -> float:
-        dt = float(layer.dt)
-        if self.dt is None:
-            self.dt = dt
-        elif not math.isclose(self.dt, dt, rel_tol=1e-9):
-            raise ValueError(
-                f"the model's neurons run at different steps ({self.dt:g} s and {dt:g} s): an NIR graph records one dt"
-            )
-        return dt
+        """A neuron's own step, which its node's metadata records (a graph imported with
+        ``time="step"`` has neurons stepping at dt = 1 inside a graph of physical dt)."""
+        return float(layer.dt)
 
     def node(self, layer, in_shape):
         """One layer as an NIR node (a graph for composite layers)."""
@@ -95,6 +89,11 @@ class _Export:
         raise ValueError(f"{type(layer).__name__} has no NIR counterpart: to_nir cannot export it")
 
     def neuron(self, m, in_shape):
+        node = self._neuron(m, in_shape)
+        node.metadata = {**(node.metadata or {}), "dt": self.step(m)}
+        return node
+
+    def _neuron(self, m, in_shape):
         nir = self.nir
         shape = _out_shape(m, in_shape)
         p = m.params
@@ -209,33 +208,52 @@ class _Export:
     def spikax_graph(self, g: L.Graph):
         nir = self.nir
         inputs, outputs = dict(g.inputs), set(g.outputs)
-        nodes, edges, bypass = {}, [], {}
+        nodes, edges, bypass, rename = {}, [], {}, {}
+
+        def input_node(name):
+            return nir.Input(input_type={"input": np.array(inputs[name])})
+
+        def output_node(name):
+            return nir.Output(output_type={"output": np.array(g.shape_of(name, output=True))})
+
         for name, layer in g.nodes.items():
-            if isinstance(layer, L.Identity) and name not in inputs and name not in outputs:
+            is_in, is_out, identity = name in inputs, name in outputs, isinstance(layer, L.Identity)
+            if identity and not is_in and not is_out:
                 bypass[name] = [a for a, b in g.edges if b == name]
-                continue
-            if name in inputs and isinstance(layer, L.Identity):
-                nodes[name] = nir.Input(input_type={"input": np.array(inputs[name])})
-            elif name in outputs and isinstance(layer, L.Identity):
-                nodes[name] = nir.Output(output_type={"output": np.array(g.shape_of(name, output=True))})
+            elif identity and is_in:
+                nodes[name] = input_node(name)
+                if is_out:  # the input handed straight out
+                    nodes[name + ".output"] = output_node(name)
+                    edges.append((name, name + ".output"))
+            elif identity:
+                nodes[name] = output_node(name)
+            elif is_in != is_out:
+                # The graph's input or output keeps its name (an NIR Input/Output node); the layer
+                # behind it becomes "<name>.node", so a round trip returns the same keys.
+                rename[name] = name + ".node"
+                nodes[rename[name]] = self.node(layer, g.shape_of(name))
+                if is_in:
+                    nodes[name] = input_node(name)
+                    edges.append((name, rename[name]))
+                else:
+                    nodes[name] = output_node(name)
+                    edges.append((rename[name], name))
             else:
                 nodes[name] = self.node(layer, g.shape_of(name))
-                if name in inputs:
-                    nodes[name + ".input"] = nir.Input(input_type={"input": np.array(inputs[name])})
+                if is_in:
+                    nodes[name + ".input"] = input_node(name)
                     edges.append((name + ".input", name))
-                if name in outputs:
-                    nodes[name + ".output"] = nir.Output(
-                        output_type={"output": np.array(g.shape_of(name, output=True))}
-                    )
+                if is_out:
+                    nodes[name + ".output"] = output_node(name)
                     edges.append((name, name + ".output"))
 
         def sources(a):
-            return [s for p in bypass[a] for s in sources(p)] if a in bypass else [a]
+            return [s for p in bypass[a] for s in sources(p)] if a in bypass else [rename.get(a, a)]
 
         for a, b in g.edges:
             if b in bypass:
                 continue
-            edges.extend((s, b) for s in sources(a))
+            edges.extend((s, rename.get(b, b)) for s in sources(a))
         return nir.NIRGraph(nodes=nodes, edges=list(dict.fromkeys(edges)), type_check=False)
 
 
@@ -268,7 +286,12 @@ def to_nir(model: AbstractLayer, *, input_shape: Optional[tuple[int, ...]] = Non
             for m in jax.tree.leaves(model, is_leaf=lambda x: isinstance(x, AbstractNeuron))
             if isinstance(m, AbstractNeuron)
         }
-        dt = steps.pop() if len(steps) == 1 else None
+        if len(steps) > 1:
+            raise ValueError(
+                f"the model's neurons run at different steps {sorted(steps)} s: pass `dt=`, the graph's physical step "
+                "(each neuron's own step is recorded in its node)"
+            )
+        dt = steps.pop() if steps else None
     ex = _Export(dt)
     if input_shape is None:
         input_shape = _guess_input(model)

@@ -132,7 +132,10 @@ def _implied_dt(name: str, node, conv: Convention, dt: float) -> None:
 
 def _neuron(name: str, node, conv: Convention, dt: float, spike_fn, spikax_meta: dict, cyclic: bool = False):
     nir = _nir()
-    step = 1.0 if conv.time == "step" else dt
+    if "dt" in spikax_meta:  # a spikax-written node steps at the dt it was exported with
+        dt = step = float(spikax_meta["dt"])
+    else:
+        step = 1.0 if conv.time == "step" else dt
     fire_at = spikax_meta.get("fire_at", conv.fire_at)
     reset = spikax_meta.get("reset", conv.reset)
     cls = spikax_meta.get("spikax_class")
@@ -214,7 +217,13 @@ def _neuron(name: str, node, conv: Convention, dt: float, spike_fn, spikax_meta:
         reset_at = "same"
     v_init = spikax_meta.get("v_init", conv.v_init)
     return N.CubaLIF(
-        params, dt=step, integrator=integrator, current=current, reset_at=reset_at, fire_at=fire_at, v_init=v_init,
+        params,
+        dt=step,
+        integrator=integrator,
+        current=current,
+        reset_at=reset_at,
+        fire_at=fire_at,
+        v_init=v_init,
         **config,
     )
 
@@ -227,11 +236,11 @@ def _factors(tau, dt, integrator):
     return a, (1.0 - a) if integrator == "exact" else k
 
 
-def _layer(name: str, node, conv: Convention, dt: float, spike_fn, graph_meta: dict, cyclic: bool = False):
+def _layer(name: str, node, conv: Convention, dt: float, spike_fn, trust: Optional[set], cyclic: bool = False):
+    """``trust``: ``None`` to ignore the node's metadata, else the choices given explicitly (they
+    override what the metadata says)."""
     nir = _nir()
-    meta = _meta(node)
-    if graph_meta.get("exporter") != "spikax":
-        meta = {}  # only spikax's own node annotations are trusted
+    meta = {} if trust is None else {k: v for k, v in _meta(node).items() if k not in trust}
     if isinstance(node, (nir.Input, nir.Output)):
         return L.Identity()
     if isinstance(node, nir.Affine):
@@ -329,6 +338,9 @@ def from_nir(
     dt = check_dt(dt)
     g = read_graph(graph)
     graph_meta = _meta(g)
+    # A spikax-written graph says how each node steps; that is the default, which an explicit
+    # preset replaces and explicit choices override one by one.
+    trust = set(choices) if graph_meta.get("exporter") == "spikax" and preset is None else None
     if preset is None:
         # A spikax-written graph names its convention ("mixed" when its neurons differ: each
         # node's metadata then says how it steps).
@@ -342,9 +354,21 @@ def from_nir(
         raise ValueError("the NIR graph has no Output node")
     succ = {n: [b for a, b in edges if a == n] for n in nodes}
     on_cycle = {n for comp in _sccs(list(nodes), succ) for n in comp if len(comp) > 1 or n in succ[n]}
-    layers = {
-        name: _layer(name, node, conv, dt, spike_fn, graph_meta, name in on_cycle) for name, node in nodes.items()
-    }
+    layers = {}
+    for name, node in nodes.items():
+        try:
+            layers[name] = _layer(name, node, conv, dt, spike_fn, trust, name in on_cycle)
+        except (ValueError, TypeError) as err:
+            if str(err).startswith(f"node {name!r}"):
+                raise
+            raise type(err)(f"node {name!r} ({type(node).__name__}): {err}") from None
+    exported_dt = graph_meta.get("dt") if graph_meta.get("exporter") == "spikax" else None
+    if trust is not None and exported_dt and not np.isclose(float(exported_dt), dt, rtol=1e-9):
+        warnings.warn(
+            f"this graph was exported by spikax with dt = {float(exported_dt):g} s and is imported with dt = {dt:g} s: "
+            "its neurons keep the steps recorded in their nodes; only Delays and foreign nodes use the new dt",
+            stacklevel=2,
+        )
     top_inputs = [n for n in inputs if "." not in n or n in g.nodes]
     shapes = {}
     for n in top_inputs:
