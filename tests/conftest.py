@@ -34,6 +34,7 @@ if os.environ.get("SPIKAX_TYPECHECK", "1") != "0":  # on unless asked off (to ti
         import spikax.plot  # noqa: E402, F401
         import spikax.train  # noqa: E402, F401
         import spikax.distributed  # noqa: E402, F401
+        import spikax.interop.nir  # noqa: E402, F401
 
 REPO = Path(__file__).resolve().parents[1]
 REF = REPO.parent / "shared" / "ref"
