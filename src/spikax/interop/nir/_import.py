@@ -326,7 +326,10 @@ def from_nir(
       ``"sinabs"``, or a :class:`~spikax.interop.nir.Convention`. Default: the convention a
       spikax-written graph records, else ``"nir"``.
     - ``choices``: override single choices of the preset: ``integrator``, ``current``, ``reset``
-      (``"subtract"`` or ``"to_v_reset"``), ``reset_at``, ``fire_at``, ``time``, ``gain``, ``leak``.
+      (``"subtract"`` or ``"to_v_reset"``), ``reset_at``, ``fire_at``, ``v_init``, ``time``,
+      ``gain``, ``leak``. A graph spikax wrote records each neuron's class, step and update in
+      its node: with ``preset=None`` that is what runs (``choices`` override it field by field);
+      an explicit ``preset`` replaces it.
     - ``input_shape``: the step shape of the input, where the file does not give it.
     - ``spike_fn``: the surrogate of every spiking node (each model's default otherwise).
 
