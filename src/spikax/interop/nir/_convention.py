@@ -112,7 +112,7 @@ PRESETS: dict[str, Convention] = {
             fire_at=">=",
             time="step",
             why="Sinabs: IF layers integrate one input unit per step (r = 1 means v += x), spike at v >= "
-            "threshold, subtractive reset by default",
+            "threshold (one spike per step, as the NIR paper's reference counts), subtractive reset by default",
         ),
     )
 }
