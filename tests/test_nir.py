@@ -464,6 +464,23 @@ def test_a_delay_closes_a_cycle_with_exactly_its_steps():
         outputs=["a"],
     )
     np.testing.assert_array_equal(np.asarray(echo(x)[0])[:, 0], [1, 0, 0, 1, 0, 0, 1, 0, 0, 1])
+    # A neuron on two loops, one through recurrent weights (one step) and one through Delay(3):
+    # each loop keeps its own latency.
+    both = sx.Graph(
+        {"in": Identity(), "n": sx.IF.create(r=1e3, v_threshold=0.5), "w": Scale(jnp.full(1, 0.3)), "d": Delay(3)},
+        [("in", "n"), ("n", "w"), ("w", "n"), ("n", "d"), ("d", "n")],
+        inputs={"in": (1,)},
+        outputs=["n"],
+    )
+    _, _, rec = both(x, record=True)
+    v, v_ref, v_now, s_prev, line = np.asarray(rec["n"]["v"])[:, 0], [], 0.0, 0.0, [0.0] * 3
+    for t in range(10):  # IF: v += dt r (x + 0.3 s_{t-1} + s_{t-3}), fire at v > 0.5, reset to 0
+        h = v_now + 1e-3 * 1e3 * (x[t, 0] + 0.3 * s_prev + line[-3])
+        s = float(h > 0.5)
+        v_now, s_prev = (0.0 if s else h), s
+        line.append(s)
+        v_ref.append(v_now)
+    np.testing.assert_allclose(v, v_ref, atol=1e-6)
 
 
 def test_reexport_keeps_names_per_step_time_and_yields_to_explicit_choices(ref_dir, tmp_path):
@@ -490,6 +507,17 @@ def test_reexport_keeps_names_per_step_time_and_yields_to_explicit_choices(ref_d
     ys = back(xs)[0]
     assert set(ys) == {"a", "b"} and back.inputs[0][0] == "x"
     np.testing.assert_array_equal(ys["a"], g(xs)[0]["a"])
-    # An explicit choice wins over what the file records.
+    # An explicit choice wins over what the file records, field by field (time: the neurons' step).
     old = snir.from_nir(tmp_path / "g.nir", dt=1e-3, current="old")
     assert old.nodes["a.node"].current == "old" and back.nodes["a.node"].current == "new"
+    assert again.nodes["1"].dt == 1.0
+    assert snir.from_nir(tmp_path / "cnn.nir", dt=1e-3, time="s").nodes["1"].dt == 1e-3
+    # A name the export would make for a renamed node is taken already: it picks another.
+    clash = sx.Graph(
+        {"a": sx.Linear(jnp.eye(3)), "a.node": sx.layers.Scale(jnp.ones(3)), "n": lif},
+        [("a", "a.node"), ("a.node", "n")],
+        inputs={"a": (3,)},
+        outputs=["n"],
+    )
+    nir.write(tmp_path / "clash.nir", snir.to_nir(clash))
+    np.testing.assert_array_equal(snir.from_nir(tmp_path / "clash.nir", dt=1e-3)(xs)[0], clash(xs)[0])

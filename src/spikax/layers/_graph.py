@@ -77,11 +77,38 @@ def _min_delay(layer) -> int:
     return min(layer.delays) if isinstance(layer, Delay) else 0
 
 
-def _carriers(comp, nodes) -> set:
-    """The nodes of a cycle whose outputs come from the past: its Delays of at least one step (which
-    delay by exactly their steps), or, in a cycle without one, its neurons (one step)."""
-    delays = {n for n in comp if _min_delay(nodes[n]) >= 1}
-    return delays or {n for n in comp if isinstance(nodes[n], AbstractNeuron)}
+def _cycle(comp, nodes, edges) -> tuple[tuple[str, ...], frozenset, frozenset]:
+    """How a strongly connected group of nodes is stepped: ``(order, delayed edges, delay lines)``.
+
+    Its Delays of at least one step (the delay lines) close every loop through them with exactly
+    their steps. The loops that remain without them are closed by their neurons: the edges from a
+    neuron to a node of its remaining loop carry the previous step (the delayed edges). Every other
+    edge carries the current step, and ``order`` runs each node after the nodes it reads now.
+    """
+    members = set(comp)
+    lines = frozenset(n for n in comp if _min_delay(nodes[n]) >= 1)
+    inner = [(a, b) for a, b in edges if a in members and b in members and a not in lines]
+    succ = {n: [b for a, b in inner if a == n] for n in comp}
+    delayed = set()
+    for group in _sccs(list(comp), succ):
+        looped = set(group)
+        if len(group) > 1 or group[0] in succ[group[0]]:
+            delayed |= {
+                (a, b) for a, b in inner if a in looped and b in looped and isinstance(nodes[a], AbstractNeuron)
+            }
+    needs = {n: [a for a, b in inner if b == n and (a, b) not in delayed] for n in comp}
+    order, done = [], set()
+    while len(order) < len(comp):
+        ready = [n for n in comp if n not in done and all(m in done for m in needs[n])]
+        if not ready:
+            stuck = sorted(n for n in comp if n not in done)
+            raise ValueError(
+                f"the loop through {stuck} has no neuron or Delay of at least one step to carry the past: it is an "
+                "algebraic loop (a neuron inside a composite layer such as Sequential does not count: make it a "
+                "node of its own)"
+            )
+        order.extend(ready), done.update(ready)
+    return tuple(order), frozenset(delayed), lines
 
 
 def _peek(delay, state, x):
@@ -178,25 +205,11 @@ class Graph(AbstractLayer):
                 raise ValueError(f"node {n!r} has no incoming edge and is not an input: nothing drives it")
         plan = []
         for comp in _sccs(list(nodes), succ):
-            members = set(comp)
             cyclic = len(comp) > 1 or comp[0] in succ[comp[0]]
             if not cyclic:
                 plan.append((comp[0],))
                 continue
-            # Order the cycle's nodes with the edges out of its carriers removed: those carry the
-            # past, every other edge the current step.
-            carriers = _carriers(comp, nodes)
-            inner = {n: [m for m in preds[n] if m in members and m not in carriers] for n in comp}
-            order, done = [], set()
-            while len(order) < len(comp):
-                ready = [n for n in comp if n not in done and all(m in done for m in inner[n])]
-                if not ready:
-                    raise ValueError(
-                        f"the cycle through {sorted(comp)} has no neuron or Delay of at least one step to carry "
-                        "the past: it is an algebraic loop (a neuron inside a composite layer such as Sequential "
-                        "does not count: put it in the Graph as a node of its own)"
-                    )
-                order.extend(ready), done.update(ready)
+            order, _, _ = _cycle(comp, nodes, edges)
             plan.append(tuple(order))
         self.plan = tuple(plan)
         self.shapes = tuple(self._infer_shapes(dict(inputs), preds).items())
@@ -210,9 +223,8 @@ class Graph(AbstractLayer):
         return {n for n in self.nodes if _has_state(self.nodes[n])}
 
     def _delayed(self, stage) -> set:
-        """The neurons of a cycle whose edges into it carry the previous step."""
-        carriers = _carriers(stage, self.nodes)
-        return {a for a, b in self.edges if a in carriers and b in stage and isinstance(self.nodes[a], AbstractNeuron)}
+        """The neurons of a cycle with an edge that carries their previous step."""
+        return {a for a, _ in _cycle(stage, self.nodes, self.edges)[1]}
 
     def _cyclic(self, stage) -> bool:
         return len(stage) > 1 or (stage[0], stage[0]) in self.edges
@@ -353,8 +365,8 @@ class Graph(AbstractLayer):
                 x, per_step[n] = layer.prepare(x, keys[n])
                 coeffs[n] = layer.derive(layer.params, layer.dt)  # loop invariants, once
             ext[n] = x
-        delayed = self._delayed(stage)
-        delay_lines = {n for n in _carriers(stage, self.nodes) if n not in delayed and _min_delay(self.nodes[n]) >= 1}
+        _, delayed_edges, delay_lines = _cycle(stage, self.nodes, self.edges)
+        delayed = {a for a, _ in delayed_edges}
         carry0 = ({n: state[n] for n in stage if n in stateful}, {n: state["__previous__"][n] for n in delayed})
 
         def step(carry, inputs):
@@ -367,7 +379,7 @@ class Graph(AbstractLayer):
                 x = x_t[n]
                 for m in self._preds(n):
                     if m in members:
-                        x = x + (previous[m] if m in delayed else now[m])
+                        x = x + (previous[m] if (m, n) in delayed_edges else now[m])
                 layer = self.nodes[n]
                 if isinstance(layer, AbstractNeuron):
                     new_states[n], y = layer.advance(coeffs[n], states[n], x, p_t.get(n))

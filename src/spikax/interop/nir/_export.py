@@ -210,6 +210,12 @@ class _Export:
         inputs, outputs = dict(g.inputs), set(g.outputs)
         nodes, edges, bypass, rename = {}, [], {}, {}
 
+        def fresh(base):  # a name neither the graph nor the export uses yet
+            name, k = base, 1
+            while name in g.nodes or name in nodes:
+                name, k = f"{base}{k}", k + 1
+            return name
+
         def input_node(name):
             return nir.Input(input_type={"input": np.array(inputs[name])})
 
@@ -223,14 +229,15 @@ class _Export:
             elif identity and is_in:
                 nodes[name] = input_node(name)
                 if is_out:  # the input handed straight out
-                    nodes[name + ".output"] = output_node(name)
-                    edges.append((name, name + ".output"))
+                    out = fresh(name + ".output")
+                    nodes[out] = output_node(name)
+                    edges.append((name, out))
             elif identity:
                 nodes[name] = output_node(name)
             elif is_in != is_out:
                 # The graph's input or output keeps its name (an NIR Input/Output node); the layer
                 # behind it becomes "<name>.node", so a round trip returns the same keys.
-                rename[name] = name + ".node"
+                rename[name] = fresh(name + ".node")
                 nodes[rename[name]] = self.node(layer, g.shape_of(name))
                 if is_in:
                     nodes[name] = input_node(name)
@@ -241,11 +248,13 @@ class _Export:
             else:
                 nodes[name] = self.node(layer, g.shape_of(name))
                 if is_in:
-                    nodes[name + ".input"] = input_node(name)
-                    edges.append((name + ".input", name))
+                    src = fresh(name + ".input")
+                    nodes[src] = input_node(name)
+                    edges.append((src, name))
                 if is_out:
-                    nodes[name + ".output"] = output_node(name)
-                    edges.append((name, name + ".output"))
+                    out = fresh(name + ".output")
+                    nodes[out] = output_node(name)
+                    edges.append((name, out))
 
         def sources(a):
             return [s for p in bypass[a] for s in sources(p)] if a in bypass else [rename.get(a, a)]

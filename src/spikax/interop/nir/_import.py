@@ -240,7 +240,9 @@ def _layer(name: str, node, conv: Convention, dt: float, spike_fn, trust: Option
     """``trust``: ``None`` to ignore the node's metadata, else the choices given explicitly (they
     override what the metadata says)."""
     nir = _nir()
-    meta = {} if trust is None else {k: v for k, v in _meta(node).items() if k not in trust}
+    # "time" decides a neuron's step, which the node records as "dt".
+    dropped = set() if trust is None else trust | ({"dt"} if "time" in trust else set())
+    meta = {} if trust is None else {k: v for k, v in _meta(node).items() if k not in dropped}
     if isinstance(node, (nir.Input, nir.Output)):
         return L.Identity()
     if isinstance(node, nir.Affine):
