@@ -134,14 +134,14 @@ class Graph(AbstractLayer):
     whole sequence, as in :class:`spikax.Sequential`, so feed-forward weights and convolutions are
     one operation over all ``T`` steps.
 
-    **Cycles.** The nodes of a cycle run step by step in one loop. A cycle with a
-    :class:`~spikax.layers.Delay` of at least one step is closed by it: the loop takes exactly the
-    Delay's steps, and every other edge carries the current step. In a cycle without one, every
-    edge that leaves a neuron for a node of its own cycle carries that neuron's output of the
-    *previous* step (zero before the first step); all other edges carry the current step. So
-    ``neuron -> w_rec -> neuron`` is $x_t + W_{rec}^\top y_{t-1} + b$ at every step, the semantics
-    of :class:`spikax.Recurrent` (plus the recurrent bias from the first step on, as snnTorch's
-    ``RLeaky``). A cycle without a neuron has no such delay and is an error.
+    **Cycles.** The nodes of a cycle run step by step in one loop. A loop through a
+    :class:`~spikax.layers.Delay` of at least one step is closed by it and takes exactly the
+    Delay's steps. A loop without one is closed by its neurons: an edge from a neuron to a node of
+    that loop carries the neuron's output of the *previous* step (zero before the first step).
+    Every other edge carries the current step. So ``neuron -> w_rec -> neuron`` is
+    $x_t + W_{rec}^\top y_{t-1} + b$ at every step, the semantics of :class:`spikax.Recurrent`
+    (plus the recurrent bias from the first step on, as snnTorch's ``RLeaky``). A loop with
+    neither is an error (an algebraic loop).
 
     **Arguments:**
 
