@@ -81,6 +81,25 @@ def _conv_init(cls, n_spatial, in_channels, out_channels, kernel_size, use_bias,
     return weight, bias
 
 
+def _conv_fields(what, n_spatial, dims, weight, bias, stride, padding, dilation, groups) -> tuple:
+    """A convolution's checked fields: ``(weight, bias, stride, padding, dilation, groups)``."""
+    weight = as_param("weight", weight)
+    if weight.ndim != n_spatial + 2:
+        raise ValueError(f"{what} `weight` must be {n_spatial + 2}-D {dims}, got shape {weight.shape}")
+    bias = None if bias is None else as_param("bias", bias, shape=(weight.shape[0],))
+    groups = check_count("groups", groups)
+    if weight.shape[0] % groups:
+        raise ValueError(f"`groups` = {groups} must divide C_out = {weight.shape[0]}")
+    return (
+        weight,
+        bias,
+        _ints("stride", stride, n_spatial, minimum=1),
+        _padding(padding, n_spatial),
+        _ints("dilation", dilation, n_spatial, minimum=1),
+        groups,
+    )
+
+
 def _conv(layer, xs, n_spatial: int):
     what = type(layer).__name__
     xs = _check_sequence(what, xs, n_spatial, layer.weight.shape[1] * layer.groups)
@@ -137,16 +156,10 @@ class Conv2d(AbstractLayer):
         dilation=1,
         groups: int = 1,
     ):
-        self.weight = as_param("weight", weight)
-        if self.weight.ndim != 4:
-            raise ValueError(f"Conv2d `weight` must be 4-D (C_out, C_in/groups, kH, kW), got shape {self.weight.shape}")
-        self.bias = None if bias is None else as_param("bias", bias, shape=(self.weight.shape[0],))
-        self.stride = _ints("stride", stride, 2, minimum=1)
-        self.padding = _padding(padding, 2)
-        self.dilation = _ints("dilation", dilation, 2, minimum=1)
-        self.groups = check_count("groups", groups)
-        if self.weight.shape[0] % self.groups:
-            raise ValueError(f"`groups` = {self.groups} must divide C_out = {self.weight.shape[0]}")
+        fields = _conv_fields(
+            "Conv2d", 2, "(C_out, C_in/groups, kH, kW)", weight, bias, stride, padding, dilation, groups
+        )
+        self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups = fields
 
     @classmethod
     def create(
@@ -195,16 +208,8 @@ class Conv1d(AbstractLayer):
         dilation=1,
         groups: int = 1,
     ):
-        self.weight = as_param("weight", weight)
-        if self.weight.ndim != 3:
-            raise ValueError(f"Conv1d `weight` must be 3-D (C_out, C_in/groups, k), got shape {self.weight.shape}")
-        self.bias = None if bias is None else as_param("bias", bias, shape=(self.weight.shape[0],))
-        self.stride = _ints("stride", stride, 1, minimum=1)
-        self.padding = _padding(padding, 1)
-        self.dilation = _ints("dilation", dilation, 1, minimum=1)
-        self.groups = check_count("groups", groups)
-        if self.weight.shape[0] % self.groups:
-            raise ValueError(f"`groups` = {self.groups} must divide C_out = {self.weight.shape[0]}")
+        fields = _conv_fields("Conv1d", 1, "(C_out, C_in/groups, k)", weight, bias, stride, padding, dilation, groups)
+        self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups = fields
 
     @classmethod
     def create(

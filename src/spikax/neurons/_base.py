@@ -55,8 +55,13 @@ class NeuronState(eqx.Module):
 
 
 def fire(spike_fn: AbstractSurrogate, h: Array, v_threshold: ArrayLike, fire_at: str = ">=") -> Array:
-    r"""$S = \Theta(H - V_{th})$ through the surrogate ``spike_fn``."""
-    return spike_fn(h, v_threshold, fire_at)
+    r"""$S = \Theta(H - V_{th})$ through the surrogate ``spike_fn``.
+
+    A membrane that became NaN or inf (an unstable step from finite inputs: dt too large for an
+    exponential or quadratic term) would otherwise just stop firing: $0 \cdot H$ turns the spike
+    NaN there, so it shows in the output (exactly $S$ elsewhere, zero gradient).
+    """
+    return spike_fn(h, v_threshold, fire_at) + lax.stop_gradient(0.0 * h)
 
 
 def reset(h: Array, s: Array, v_threshold: ArrayLike, v_reset: Optional[ArrayLike]) -> Array:
@@ -261,11 +266,7 @@ class AbstractSpikingNeuron(AbstractNeuron):
         """The state's other variables after spikes ``s`` (``v`` is reset separately)."""
 
     def fire(self, coeffs, h):
-        s = fire(self.spike_fn, h.v, self.threshold(coeffs, h), self.fire_at)
-        # A membrane that became NaN or inf (an unstable step from finite inputs: dt too large
-        # for an exponential or quadratic term) would otherwise just stop firing: 0 * v turns
-        # the spike NaN there, so it shows in the output (exactly s elsewhere, zero gradient).
-        return s + lax.stop_gradient(0.0 * h.v)
+        return fire(self.spike_fn, h.v, self.threshold(coeffs, h), self.fire_at)
 
     def reset(self, coeffs, h, s):
         if self.detach_reset:

@@ -120,11 +120,12 @@ class CubaLIFCoeffs(eqx.Module):
     new_current: bool = eqx.field(static=True)
 
 
-def _factors(tau: ArrayLike, dt: float, integrator: str) -> tuple[Array, Array]:
-    k = dt / jnp.asarray(tau)
+def _factors(tau: ArrayLike, dt: float, integrator: str, xp=jnp) -> tuple[ArrayLike, ArrayLike]:
+    """``(decay, gain)`` of the integrator (``xp=numpy`` for float64 host arithmetic)."""
+    k = dt / xp.asarray(tau)
     if integrator == "euler":
         return 1.0 - k, k
-    a = jnp.exp(-k)
+    a = xp.exp(-k)
     return a, (1.0 - a) if integrator == "exact" else k
 
 
@@ -161,6 +162,19 @@ def cubalif_charge(coeffs: CubaLIFCoeffs, state: CubaLIFState, x: Array) -> Cuba
     if state.s is not None:
         h = reset(h, state.s, coeffs.v_threshold, coeffs.v_reset)
     return CubaLIFState(v=h, i_syn=i_syn, s=state.s)
+
+
+def _params(tau_syn, tau_mem, r, v_leak, w_in, v_threshold=None, v_reset=None) -> CubaLIFParams:
+    """:class:`CubaLIFParams` from values, each checked (for the ``create`` constructors)."""
+    return CubaLIFParams(
+        tau_syn=optional_param("tau_syn", tau_syn, positive=True),
+        tau_mem=as_param("tau_mem", tau_mem, positive=True),
+        r=as_param("r", r),
+        v_leak=as_param("v_leak", v_leak),
+        w_in=as_param("w_in", w_in),
+        v_threshold=v_threshold,
+        v_reset=optional_param("v_reset", v_reset),
+    )
 
 
 def _check(params: CubaLIFParams, dt: float, integrator: str, current: str, names) -> None:
@@ -274,15 +288,7 @@ class CubaLIF(AbstractNeuron):
     ) -> "CubaLIF":
         """From values (s for the time constants; ``tau_syn=None`` for NIR's ``LIF``;
         ``v_reset=None`` for the subtractive reset); ``config`` as for :class:`CubaLIF`."""
-        params = CubaLIFParams(
-            tau_syn=optional_param("tau_syn", tau_syn, positive=True),
-            tau_mem=as_param("tau_mem", tau_mem, positive=True),
-            r=as_param("r", r),
-            v_leak=as_param("v_leak", v_leak),
-            w_in=as_param("w_in", w_in),
-            v_threshold=as_param("v_threshold", v_threshold),
-            v_reset=optional_param("v_reset", v_reset),
-        )
+        params = _params(tau_syn, tau_mem, r, v_leak, w_in, as_param("v_threshold", v_threshold), v_reset)
         return cls(params, **config)
 
     def init_state(self, input_shape=None) -> CubaLIFState:
@@ -297,8 +303,7 @@ class CubaLIF(AbstractNeuron):
     charge = staticmethod(cubalif_charge)
 
     def fire(self, coeffs, h):
-        s = fire(self.spike_fn, h.v, coeffs.v_threshold, self.fire_at)
-        return s + lax.stop_gradient(0.0 * h.v)  # a NaN membrane shows in the output
+        return fire(self.spike_fn, h.v, coeffs.v_threshold, self.fire_at)
 
     def reset(self, coeffs, h, s):
         s_reset = lax.stop_gradient(s) if self.detach_reset else s
@@ -353,13 +358,7 @@ class CubaLI(AbstractNeuron):
         **config,
     ) -> "CubaLI":
         """From values; ``config`` as for :class:`CubaLI`."""
-        params = CubaLIFParams(
-            tau_syn=optional_param("tau_syn", tau_syn, positive=True),
-            tau_mem=as_param("tau_mem", tau_mem, positive=True),
-            r=as_param("r", r),
-            v_leak=as_param("v_leak", v_leak),
-            w_in=as_param("w_in", w_in),
-        )
+        params = _params(tau_syn, tau_mem, r, v_leak, w_in)
         return cls(params, **config)
 
     def init_state(self, input_shape=None) -> CubaLIFState:

@@ -14,6 +14,7 @@ from ...layers._graph import _sccs
 from ... import neurons as N
 from ..._types import AbstractSurrogate
 from ...surrogate import MultiSpike
+from ...neurons._cubalif import _factors
 from ._convention import PRESETS, Convention, convention
 
 __all__ = ["from_nir", "read_graph"]
@@ -182,11 +183,11 @@ def _neuron(name: str, node, conv: Convention, dt: float, spike_fn, spikax_meta:
     if (conv.gain == "unit" or conv.leak == "bias") and not spikax_meta:
         # Per-step unit gains (Rockpool): choose r, w_in (and v_leak) so that the integrator's gain
         # times them is 1 per step (v_leak: the bias added each step).
-        d_m, g_m = _factors(tau_mem, step, integrator)
+        d_m, g_m = _factors(tau_mem, step, integrator, np)
         if conv.gain == "unit":
             r = 1.0 / g_m
             if synapse:
-                w_in = 1.0 / _factors(tau_syn, step, integrator)[1]
+                w_in = 1.0 / _factors(tau_syn, step, integrator, np)[1]
         if conv.leak == "bias":
             v_leak = v_leak / g_m
     _implied_dt(name, node, conv, dt)
@@ -226,14 +227,6 @@ def _neuron(name: str, node, conv: Convention, dt: float, spike_fn, spikax_meta:
         v_init=v_init,
         **config,
     )
-
-
-def _factors(tau, dt, integrator):
-    k = dt / tau
-    if integrator == "euler":
-        return 1.0 - k, k
-    a = np.exp(-k)
-    return a, (1.0 - a) if integrator == "exact" else k
 
 
 def _layer(name: str, node, conv: Convention, dt: float, spike_fn, trust: Optional[set], cyclic: bool = False):
