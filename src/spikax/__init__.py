@@ -6,6 +6,13 @@ Importing spikax never imports matplotlib or the optional subsystems: :mod:`spik
 """
 
 import importlib as _importlib
+import os as _os
+
+if _os.environ.get("SPIKAX_CPU_DEVICES", "").strip():
+    # One XLA CPU device per core (or the given count), before anything can start JAX.
+    from .distributed import _apply_environment
+
+    _apply_environment()
 
 from . import encode as encode
 from . import neurons as neurons

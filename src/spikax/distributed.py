@@ -1,60 +1,522 @@
-"""Devices and sharding: the one module of spikax that uses ``jax.sharding``.
+r"""Devices, meshes and sharding: the one module of spikax that uses ``jax.sharding``.
 
-A batch (or a parameter sweep, or an ensemble of drawn chips) is an array whose leading axis
-indexes independent samples; :func:`shard_batch` places it across devices along that axis,
-and a ``jax.jit``-compiled ``jax.vmap`` of the model then runs each device's share where it
-lies (XLA partitions the computation by the input's sharding). The results are the same as on
-one device, to float rounding.
+Everything spikax runs on many samples at once (a batch, a parameter sweep, an ensemble of drawn
+chips, a training batch) is a ``jax.vmap`` over a leading axis of independent samples. This
+module splits that axis over devices: each device runs the unbatched model's ``vmap`` over its
+own share, and nothing is exchanged while the samples run.
 
-On a CPU machine, XLA shows one host device unless told otherwise before JAX starts:
-``XLA_FLAGS=--xla_force_host_platform_device_count=N`` (see :func:`host_device_flag`).
+- :func:`vmap` is ``jax.vmap`` over devices: ``sx.distributed.vmap(f)(xs)`` gives what
+  ``jax.vmap(f)(xs)`` gives, with ``xs``'s leading axis split over every device (no
+  communication at all). Parameter sweeps are the same call with the parameters mapped.
+- :func:`ensemble` evaluates a function of a chip's key for N keys, streamed through the devices
+  in chunks sized to the memory available, with a progress bar: N drawn chips need no more
+  memory than one chunk.
+- ``spikax.train.fit(..., devices=...)`` trains data-parallel: every device computes the loss
+  and gradient of its share of the batch, and one all-reduce (``psum``) of the gradients per step
+  combines them; the optimiser then updates the (replicated) parameters identically everywhere.
+
+Results do not depend on the number of devices: every sample (and chip) is computed by the same
+per-sample program from the same key, so outputs agree to float rounding (sums over the batch
+are taken in another order) and random draws agree exactly.
+
+**CPU cores.** XLA shows a CPU as one device, and one device runs each step of a time loop on
+one core (independent fusions of a step may share a second). :func:`cpu_devices` (or the CLI's
+``--devices``, or ``SPIKAX_CPU_DEVICES`` in the environment) exposes one XLA host device per
+core, so that the batch is split across the cores; it must run before JAX computes anything.
+
+**Several processes and hosts.** :func:`initialize` starts ``jax.distributed`` (the coordinator
+address, process count and id come from the arguments, or from SLURM / Open MPI / Kubernetes
+when run under them); afterwards every device of every process is one mesh, and :func:`vmap`,
+:func:`ensemble` and ``fit`` use it unchanged. Each process runs the same script and holds the
+same inputs; each computes only its own devices' share.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Optional
+import math
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, Optional, Union
 
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
-from jaxtyping import PyTree
+from jaxtyping import PRNGKeyArray, PyTree
 
-__all__ = ["BATCH_AXIS", "batch_mesh", "host_device_flag", "shard_batch"]
+__all__ = [
+    "BATCH_AXIS",
+    "batch_mesh",
+    "chip_keys",
+    "cpu_devices",
+    "default_cpu_devices",
+    "ensemble",
+    "ensemble_chunk_size",
+    "gather",
+    "host_device_flag",
+    "initialize",
+    "replicate",
+    "shard_batch",
+    "vmap",
+]
 
 #: Name of the mesh axis that batches are split along.
 BATCH_AXIS = "batch"
 
+#: Environment variable read at ``import spikax``: the number of CPU devices to expose
+#: (``all`` for one per core), as :func:`cpu_devices` would.
+ENV_CPU_DEVICES = "SPIKAX_CPU_DEVICES"
+
+Devices = Union[None, int, Sequence[jax.Device], Mesh]
+
+
+# --------------------------------------------------------------------------- devices
+
+
+def _positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def default_cpu_devices() -> int:
+    """The number of CPU cores this process may run on (its affinity mask, else ``os.cpu_count()``)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
+
+
+def _backend_started() -> bool:
+    from jax._src import xla_bridge
+
+    return xla_bridge.backends_are_initialized()
+
+
+def cpu_devices(n: Optional[int] = None) -> int:
+    """Expose ``n`` XLA CPU (host) devices, default one per core; returns ``n``.
+
+    A CPU is one JAX device unless told otherwise before JAX starts: call this first, before
+    anything computes or creates an array (importing ``spikax.devices.dynapse`` creates its
+    default surrogate, so call it before that import), or set ``SPIKAX_CPU_DEVICES=n`` (or
+    ``all``) in the environment, which ``import spikax`` applies. Calling it again with the count
+    JAX already has is allowed.
+
+    The devices share the machine's memory; each runs its share of a batch on its own thread.
+    On a machine with GPUs this changes nothing about them.
+    """
+    n = default_cpu_devices() if n is None else _positive_int("n", n)
+    if _backend_started():
+        have = len(jax.devices("cpu"))
+        if have == n:
+            return n
+        raise RuntimeError(
+            f"cannot expose {n} CPU devices: JAX has started with {have} already (something computed or "
+            "created an array first, e.g. `import spikax.devices.dynapse`). Call "
+            "spikax.distributed.cpu_devices() before that, set SPIKAX_CPU_DEVICES="
+            f"{n} in the environment, or pass --devices {n} to the CLI"
+        )
+    jax.config.update("jax_num_cpu_devices", n)
+    return n
+
+
+def _apply_environment() -> None:
+    """``SPIKAX_CPU_DEVICES`` (a count or ``all``), applied by ``import spikax``."""
+    value = os.environ.get(ENV_CPU_DEVICES, "").strip().lower()
+    if not value:
+        return
+    if value == "all":
+        cpu_devices()
+        return
+    try:
+        n = int(value)
+    except ValueError:
+        raise ValueError(f"{ENV_CPU_DEVICES} must be a positive integer or 'all', got {value!r}") from None
+    cpu_devices(n)
+
 
 def host_device_flag(n_devices: int) -> str:
-    """The ``XLA_FLAGS`` entry that gives ``n_devices`` CPU devices (set it before importing JAX)."""
-    if not isinstance(n_devices, int) or isinstance(n_devices, bool) or n_devices < 1:
-        raise ValueError(f"`n_devices` must be a positive integer, got {n_devices!r}")
+    """The ``XLA_FLAGS`` entry that gives ``n_devices`` CPU devices (the environment route,
+    for programs that do not import spikax first)."""
+    n_devices = _positive_int("n_devices", n_devices)
     return f"--xla_force_host_platform_device_count={n_devices}"
 
 
-def batch_mesh(devices: Optional[Sequence[jax.Device]] = None) -> Mesh:
-    """A one-axis mesh (axis :data:`BATCH_AXIS`) over ``devices`` (default: every local device)."""
-    devices = jax.local_devices() if devices is None else list(devices)
-    if not devices:
-        raise ValueError("`devices` must name at least one device")
-    return Mesh(np.asarray(devices), (BATCH_AXIS,))
+def initialize(
+    coordinator_address: Optional[str] = None,
+    num_processes: Optional[int] = None,
+    process_id: Optional[int] = None,
+    *,
+    local_device_ids: Optional[Sequence[int]] = None,
+    cpu_collectives: str = "gloo",
+    **kwargs: Any,
+) -> None:
+    """Join several processes (on one host or many) into one set of devices (``jax.distributed``).
+
+    Call it at the start of the script, in every process, before anything computes. Without
+    arguments JAX reads the cluster's environment (SLURM, Open MPI, Kubernetes); otherwise pass
+    the coordinator's ``"host:port"``, the number of processes and this process's id
+    (``0 .. num_processes - 1``). CPU devices exchange data through ``cpu_collectives``
+    (``"gloo"``, over TCP; ``"mpi"`` needs an MPI library). After it, ``jax.devices()`` lists
+    every process's devices and :func:`vmap`, :func:`ensemble` and ``fit`` run across all of them.
+    """
+    if cpu_collectives not in ("gloo", "mpi"):
+        raise ValueError(f"`cpu_collectives` must be 'gloo' or 'mpi', got {cpu_collectives!r}")
+    if num_processes is not None:
+        num_processes = _positive_int("num_processes", num_processes)
+    if process_id is not None and (
+        isinstance(process_id, bool) or not isinstance(process_id, (int, np.integer)) or process_id < 0
+        or (num_processes is not None and process_id >= num_processes)
+    ):
+        raise ValueError(f"`process_id` must be an integer in [0, num_processes), got {process_id!r}")
+    jax.config.update("jax_cpu_collectives_implementation", cpu_collectives)
+    jax.distributed.initialize(
+        coordinator_address=coordinator_address,
+        num_processes=num_processes,
+        process_id=process_id,
+        local_device_ids=local_device_ids,
+        **kwargs,
+    )
+
+
+# --------------------------------------------------------------------------- meshes and placement
+
+
+def batch_mesh(devices: Devices = None) -> Mesh:
+    """A one-axis mesh (axis :data:`BATCH_AXIS`) over ``devices``.
+
+    ``devices``: ``None`` for every device (of every process, after :func:`initialize`), an
+    integer for the first that many, a sequence of devices, or a :class:`jax.sharding.Mesh`
+    with a :data:`BATCH_AXIS` axis (returned as it is).
+    """
+    if isinstance(devices, Mesh):
+        if devices.axis_names != (BATCH_AXIS,):
+            raise ValueError(
+                f"`devices` must be a one-axis mesh named {BATCH_AXIS!r} (spikax.distributed.batch_mesh), "
+                f"got axes {devices.axis_names}"
+            )
+        return devices
+    available = jax.devices()
+    if devices is None:
+        chosen = available
+    elif isinstance(devices, (int, np.integer)) and not isinstance(devices, bool):
+        if devices < 1:
+            raise ValueError(f"`devices` must be at least 1, got {devices}")
+        if devices > len(available):
+            raise ValueError(
+                f"`devices` = {devices} is more than the {len(available)} available "
+                f"({available[0].platform}); on a CPU, expose more with spikax.distributed.cpu_devices(n) "
+                "before JAX starts (or SPIKAX_CPU_DEVICES / the CLI's --devices)"
+            )
+        chosen = available[: int(devices)]
+    elif isinstance(devices, Sequence) and not isinstance(devices, (str, bytes)):
+        chosen = list(devices)
+        if not chosen:
+            raise ValueError("`devices` must name at least one device")
+        if not all(isinstance(d, jax.Device) for d in chosen):
+            raise TypeError(f"`devices` must be JAX devices (jax.devices()), got {chosen!r}")
+    else:
+        raise TypeError(
+            f"`devices` must be None, a device count, a list of devices or a Mesh, got {type(devices).__name__}"
+        )
+    return Mesh(np.asarray(chosen), (BATCH_AXIS,))
+
+
+def _place(a, sharding: NamedSharding):
+    if isinstance(a, jax.Array) and a.sharding == sharding:
+        return a
+    if sharding.is_fully_addressable:
+        return jax.device_put(a, sharding)
+    if jax.dtypes.issubdtype(getattr(a, "dtype", None), jax.dtypes.prng_key):
+        impl = jax.random.key_impl(a)
+        return jax.random.wrap_key_data(_place(jax.random.key_data(a), sharding), impl=impl)
+    # Several processes: every process holds the whole (identical) array and gives each of
+    # its own devices the part it owns.
+    host = np.asarray(a)
+    return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+
+def _check_divides(tree: PyTree, n: int, what: str = "every array") -> int:
+    sizes = {np.shape(a)[0] if np.ndim(a) else None for a in jax.tree.leaves(tree)}
+    if None in sizes:
+        raise ValueError(f"{what} must have a leading batch axis to split over the devices, got a scalar")
+    if len(sizes) > 1:
+        raise ValueError(f"{what} must have the same leading (batch) size, got sizes {sorted(sizes)}")
+    size = sizes.pop() if sizes else 0
+    if size % n:
+        raise ValueError(
+            f"the batch of {size} does not divide over {n} devices: use a batch that is a multiple of {n}, "
+            f"or fewer devices (devices={math.gcd(size, n)} divides it)"
+        )
+    return size
 
 
 def shard_batch(tree: PyTree, mesh: Optional[Mesh] = None) -> PyTree:
     """Place every array of ``tree`` on ``mesh``, split along its leading (batch) axis.
 
-    The leading axis must divide evenly by the number of devices (pad the batch otherwise).
+    The leading axis must divide evenly by the number of devices (an error says so otherwise).
     """
     mesh = batch_mesh() if mesh is None else mesh
-    n = mesh.shape[BATCH_AXIS]
+    _check_divides(tree, mesh.size)
     sharding = NamedSharding(mesh, PartitionSpec(BATCH_AXIS))
+    return jax.tree.map(lambda a: _place(a, sharding), tree)
 
-    def place(a):
-        if np.ndim(a) < 1 or np.shape(a)[0] % n:
+
+def replicate(tree: PyTree, mesh: Optional[Mesh] = None) -> PyTree:
+    """A copy of every array of ``tree`` on every device of ``mesh`` (other leaves unchanged)."""
+    import equinox as eqx
+
+    mesh = batch_mesh() if mesh is None else mesh
+    sharding = NamedSharding(mesh, PartitionSpec())
+    return jax.tree.map(lambda a: _place(a, sharding) if eqx.is_array(a) else a, tree)
+
+
+def gather(tree: PyTree) -> PyTree:
+    """Every array of ``tree`` as a NumPy array holding all of it, in every process."""
+    def one(a):
+        if isinstance(a, jax.Array) and not a.is_fully_addressable:
+            from jax.experimental import multihost_utils
+
+            return np.asarray(multihost_utils.process_allgather(a, tiled=True))
+        return np.asarray(a)
+
+    return jax.tree.map(one, tree)
+
+
+# --------------------------------------------------------------------------- vmap over devices
+
+
+def _in_axes(in_axes, n_args: int) -> tuple:
+    axes = (in_axes,) * n_args if not isinstance(in_axes, (tuple, list)) else tuple(in_axes)
+    if len(axes) != n_args:
+        raise ValueError(f"`in_axes` has {len(axes)} entries for {n_args} arguments")
+    for a in axes:
+        if a not in (0, None):
             raise ValueError(
-                f"every array must have a leading batch axis divisible by the {n} devices, got shape {np.shape(a)}"
+                f"`in_axes` entries must be 0 (split this argument's leading axis) or None (the same for every "
+                f"sample), got {a!r}"
             )
-        return jax.device_put(a, sharding)
+    if all(a is None for a in axes):
+        raise ValueError("`in_axes` maps no argument: at least one must be 0")
+    return axes
 
-    return jax.tree.map(place, tree)
+
+def vmap(fn: Callable, in_axes: Union[int, None, Sequence[Optional[int]]] = 0, *, devices: Devices = None) -> Callable:
+    """``jax.vmap(fn, in_axes)`` with the mapped axis split over ``devices``, compiled.
+
+    **Arguments:**
+
+    - ``fn``: a function of one sample (unbatched), returning arrays (a PyTree of them).
+    - ``in_axes``: per positional argument, ``0`` to map its leading axis (every array in that
+      argument) or ``None`` to give every sample the same value (e.g. the model); one value for
+      all arguments.
+    - ``devices``: as for :func:`batch_mesh` (default: every device).
+
+    Returns a function of the same arguments whose outputs have the mapped axis first, as
+    ``jax.vmap``'s. The mapped size must divide by the number of devices. Each device runs
+    ``jax.vmap(fn)`` on its consecutive share (``shard_map``), with no communication; the result
+    is a ``jax.Array`` split the same way (:func:`gather` makes it one NumPy array). Non-array
+    leaves of the arguments (e.g. a model's static fields) are compiled in; calling it again
+    with the same structure reuses the program.
+    """
+    import equinox as eqx
+
+    if not callable(fn):
+        raise TypeError(f"`fn` must be callable, got {type(fn).__name__}")
+    cache: dict = {}
+
+    def run(*args):
+        axes = _in_axes(in_axes, len(args))
+        mesh = batch_mesh(devices)
+        mapped = [a for a, ax in zip(args, axes) if ax == 0]
+        _check_divides(mapped, mesh.size, "every mapped argument")
+        dynamic, static = eqx.partition(args, eqx.is_array)
+        key = (mesh, axes, jax.tree.structure(dynamic), jax.tree.structure(static), _static_key(static))
+        compiled = cache.get(key)
+        if compiled is None:
+            compiled = _build(fn, axes, static, mesh)
+            if len(cache) >= 16:
+                cache.pop(next(iter(cache)))
+            cache[key] = compiled
+        batch = NamedSharding(mesh, PartitionSpec(BATCH_AXIS))
+        same = NamedSharding(mesh, PartitionSpec())
+        placed = tuple(
+            jax.tree.map(lambda a, s=(batch if ax == 0 else same): _place(a, s), d)
+            for d, ax in zip(dynamic, axes)
+        )
+        return compiled(placed)
+
+    run.__doc__ = f"{getattr(fn, '__name__', 'fn')} mapped over devices (spikax.distributed.vmap)."
+    return run
+
+
+def _static_key(static) -> tuple:
+    out = []
+    for leaf in jax.tree.leaves(static):
+        try:
+            hash(leaf)
+            out.append(leaf)
+        except TypeError:
+            out.append(id(leaf))
+    return tuple(out)
+
+
+def _build(fn, axes, static, mesh):
+    import equinox as eqx
+
+    specs = tuple(PartitionSpec(BATCH_AXIS) if ax == 0 else PartitionSpec() for ax in axes)
+
+    def local(dynamic):
+        args = eqx.combine(dynamic, static)
+        return jax.vmap(fn, in_axes=axes)(*args)
+
+    # The per-sample program knows nothing of devices (its scan carries start unvarying), so the
+    # varying-axes check is off: each device runs the plain vmap on its share.
+    sharded = jax.shard_map(local, mesh=mesh, in_specs=(specs,), out_specs=PartitionSpec(BATCH_AXIS), check_vma=False)
+    return jax.jit(sharded)
+
+
+# --------------------------------------------------------------------------- ensembles
+
+
+def _available_memory() -> int:
+    """Bytes of memory available to this process now (Linux's MemAvailable, else sysconf)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 4 << 30
+
+
+def _program_bytes(fn, axes, static, mesh, dynamic_like) -> int:
+    """Peak bytes one device's program needs (arguments, outputs and temporaries), from XLA."""
+    stats = _build(fn, axes, static, mesh).lower(dynamic_like).compile().memory_analysis()
+    if stats is None:  # a backend without memory statistics: count the arguments only
+        return sum(int(np.prod(a.shape)) * a.dtype.itemsize for a in jax.tree.leaves(dynamic_like))
+    return int(stats.argument_size_in_bytes + stats.output_size_in_bytes + stats.temp_size_in_bytes)
+
+
+def chip_keys(key: PRNGKeyArray, index) -> jax.Array:
+    """The keys of chips ``index`` (integers) of the ensemble drawn from ``key``: ``fold_in(key, i)``."""
+    index = np.asarray(index)
+    return jax.vmap(lambda i: jax.random.fold_in(key, i))(jax.numpy.asarray(index, dtype=np.uint32))
+
+
+def ensemble_chunk_size(
+    fn: Callable, n_chips: int, *args, key: PRNGKeyArray, devices: Devices = None,
+    memory_fraction: float = 0.5, max_chunk: int = 1024,
+) -> int:
+    """The number of chips :func:`ensemble` evaluates at once: a multiple of the device count whose
+    program (XLA's own memory estimate, measured at one and two chips per device and extrapolated
+    linearly) fits in ``memory_fraction`` of the memory available now, at most ``max_chunk``
+    (more chips at once do not run faster) and at most ``n_chips`` rounded up to the devices.
+    """
+    import equinox as eqx
+
+    mesh = batch_mesh(devices)
+    d = mesh.size
+    axes = (0,) + (None,) * len(args)
+    dynamic, static = eqx.partition((key,) + tuple(args), eqx.is_array)
+
+    def like(c):
+        keys = jax.ShapeDtypeStruct((c,) + key.shape, key.dtype)
+        return (keys,) + tuple(jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), x) for x in dynamic[1:])
+
+    # Per device: the program sees c / d chips; memory_analysis reports one device's share.
+    m1 = _program_bytes(fn, axes, static, mesh, like(d))
+    m2 = _program_bytes(fn, axes, static, mesh, like(2 * d))
+    per_chip = max(m2 - m1, 1)
+    fixed = max(m1 - per_chip, 0)
+    budget = memory_fraction * _available_memory() - d * fixed
+    per_device = int(budget // (d * per_chip)) if budget > 0 else 1
+    rounded_n = -(-n_chips // d) * d
+    return int(max(d, min(per_device * d, (max_chunk // d) * d or d, rounded_n)))
+
+
+def ensemble(
+    fn: Callable,
+    n_chips: int,
+    *args: Any,
+    key: Optional[PRNGKeyArray],
+    devices: Devices = None,
+    chunk_size: Optional[int] = None,
+    memory_fraction: float = 0.5,
+    progress: bool = True,
+) -> PyTree:
+    """``fn(chip_key, *args)`` for ``n_chips`` chips, streamed over ``devices`` in chunks.
+
+    Chip ``i`` gets ``jax.random.fold_in(key, i)`` (:func:`chip_keys`), whatever the device count
+    and chunk size: the same ``key`` draws the same chips everywhere, and any one chip can be
+    drawn again alone. ``args`` (the network, the
+    inputs) are the same for every chip and are passed to each device once per chunk (as
+    arguments, not compiled-in constants). ``fn`` should return per-chip summaries (spike
+    counts, an accuracy): the results of all chips are kept, as NumPy arrays with the chip axis
+    first, while the chip's own simulation lives only as long as its chunk.
+
+    ``chunk_size`` (a multiple of the device count) defaults to :func:`ensemble_chunk_size`:
+    what fits in ``memory_fraction`` of the available memory. The last chunk is padded with
+    repeated keys and trimmed. ``progress`` shows a tqdm bar in chips (on process 0).
+
+    Example, 1,000 chips of a DYNAP-SE2 network at 10 % mismatch::
+
+        def rates(k, net, xs):
+            chip = eqx.tree_at(lambda m: m.params, net, dx.apply_mismatch(k, net.params, 10.0))
+            return jnp.mean(chip(xs)[0], axis=0) / chip.dt
+
+        r = sx.distributed.ensemble(rates, 1000, net, xs, key=jax.random.key(0))  # (1000, n)
+    """
+    import equinox as eqx
+
+    if isinstance(n_chips, bool) or not isinstance(n_chips, (int, np.integer)) or n_chips < 1:
+        raise ValueError(f"`n_chips` must be a positive integer (chips to draw), got {n_chips!r}")
+    if key is None:
+        raise ValueError("`key` is required: it decides which chips are drawn (jax.random.key(seed))")
+    if not (0.0 < memory_fraction <= 1.0):
+        raise ValueError(f"`memory_fraction` must be in (0, 1], got {memory_fraction!r}")
+    mesh = batch_mesh(devices)
+    d = mesh.size
+    if chunk_size is None:
+        chunk_size = ensemble_chunk_size(fn, n_chips, *args, key=key, devices=mesh, memory_fraction=memory_fraction)
+    else:
+        chunk_size = _positive_int("chunk_size", chunk_size)
+        if chunk_size % d:
+            raise ValueError(f"`chunk_size` ({chunk_size}) must be a multiple of the {d} devices")
+    run = vmap(fn, in_axes=(0,) + (None,) * len(args), devices=mesh)
+    # The shared arguments go to the devices once, not once per chunk.
+    shared = replicate(tuple(args), mesh)
+    show = progress and jax.process_index() == 0
+    bar = None
+    if show:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n_chips, unit="chip", dynamic_ncols=True, file=sys.stderr,
+                   desc=f"chips ({chunk_size} per chunk, {d} device{'s' if d > 1 else ''})")
+    results = None
+    pending = None
+    try:
+        starts = list(range(0, n_chips, chunk_size))
+        for i, start in enumerate(starts + [None]):
+            launched = None
+            if start is not None:
+                idx = np.arange(start, start + chunk_size) % n_chips  # the last chunk repeats chips
+                launched = (start, min(chunk_size, n_chips - start), run(chip_keys(key, idx), *shared))
+            # While this chunk runs (JAX dispatches asynchronously), bring the previous one home.
+            if pending is not None:
+                p_start, real, out = pending
+                host = jax.tree.map(lambda a: a[:real], gather(out))
+                if results is None:
+                    results = jax.tree.map(lambda a: np.empty((n_chips,) + a.shape[1:], a.dtype), host)
+                jax.tree.map(lambda r, a: r.__setitem__(slice(p_start, p_start + real), a), results, host)
+                if bar is not None:
+                    bar.update(real)
+            pending = launched
+    finally:
+        if bar is not None:
+            bar.close()
+    return results

@@ -200,43 +200,84 @@ def _take(data, idx):
 
 
 def _batch_objective(objective, per_sample: bool = False):
-    """Mean of the objective over a batch, with one perturbation draw (e.g. one chip) per batch.
+    """One device's share of the batch mean of the objective, one perturbation draw (e.g. one
+    chip) per batch.
 
-    ``perturb`` is an argument of the compiled programs, not a constant in them: a
+    Returns ``sum_i w_i loss_i / total`` over the samples given (and the same for each metric);
+    summed over the devices (``psum``) it is the weighted mean over the whole batch. ``perturb``
+    is an argument of the compiled programs, not a constant in them: a
     :class:`spikax.train.ChipMismatch` holds its percentage as an array, so evaluating at
     another percentage reuses the program.
     """
 
-    def run(diff, static, xs, ys, k_perturb, k_samples, weights, perturb):
+    def run(diff, static, xs, ys, k_perturb, keys, p_keys, weights, total, perturb):
         model = unwrap(eqx.combine(diff, static))
-        n = ys.shape[0]
         if perturb is not None and not per_sample:
             model = perturb(model, key=k_perturb)
-        keys = jax.random.split(k_samples, n)
-        p_keys = jax.random.split(k_perturb, n)
 
         def one(x, y, k, kp):
             m = perturb(model, key=kp) if perturb is not None and per_sample else model
             return objective(m, x, y, key=k)
 
         losses, metrics = jax.vmap(one)(xs, ys, keys, p_keys)
-        total = jnp.sum(weights)
-        mean = lambda v: jnp.sum(v * weights) / total
-        return mean(losses), jax.tree.map(mean, metrics)
+        share = lambda v: jnp.sum(v * weights) / total
+        return share(losses), jax.tree.map(share, metrics)
 
     return run
 
 
-def _make_train_step(objective, optimiser, per_sample: bool = False):
+def _data_parallel(local, mesh):
+    """Run ``local(replicated, batch)`` on every device of ``mesh`` with ``batch`` split along
+    its leading axis, and sum its results over the devices: one all-reduce.
+
+    The replicated arguments may hold non-array leaves (a model's static fields): they are
+    compiled in. With one device this is ``local`` itself, summed over nothing.
+    """
+    from ..distributed import BATCH_AXIS
+    from jax.sharding import PartitionSpec
+
+    def run(replicated, batch):
+        dynamic, static = eqx.partition(replicated, eqx.is_array)
+
+        def body(dynamic, batch):
+            out = local(eqx.combine(dynamic, static), batch)
+            return jax.lax.psum(out, BATCH_AXIS)
+
+        return jax.shard_map(
+            body, mesh=mesh, in_specs=(PartitionSpec(), PartitionSpec(BATCH_AXIS)), out_specs=PartitionSpec(),
+            check_vma=False,
+        )(dynamic, batch)
+
+    return run
+
+
+def _batch_inputs(data, idx, k_perturb, k_samples, weights):
+    """The batch's samples and per-sample keys (split from the batch's keys, whatever the device count)."""
+    xs, ys = _take(data, idx)
+    n = idx.shape[0]
+    return (xs, ys, jax.random.split(k_samples, n), jax.random.split(k_perturb, n), weights)
+
+
+def _make_train_step(objective, optimiser, per_sample: bool = False, mesh=None):
     batch = _batch_objective(objective, per_sample)
+
+    def local(replicated, samples):
+        diff, static, k_perturb, perturb, total = replicated
+        xs, ys, keys, p_keys, weights = samples
+        # Each device differentiates its share; the psum of _data_parallel is the gradients'
+        # one all-reduce per step.
+        (loss, metrics), grads = jax.value_and_grad(batch, has_aux=True)(
+            diff, static, xs, ys, k_perturb, keys, p_keys, weights, total, perturb
+        )
+        return loss, metrics, grads
+
+    parallel = _data_parallel(local, mesh)
 
     @eqx.filter_jit
     def step(diff, static, opt_state, data, idx, k_perturb, k_samples, perturb):
-        xs, ys = _take(data, idx)
         weights = jnp.ones(idx.shape, jnp.float32)
-        (loss, metrics), grads = jax.value_and_grad(batch, has_aux=True)(
-            diff, static, xs, ys, k_perturb, k_samples, weights, perturb
-        )
+        samples = _batch_inputs(data, idx, k_perturb, k_samples, weights)
+        loss, metrics, grads = parallel((diff, static, k_perturb, perturb, jnp.sum(weights)), samples)
         updates, opt_state = optimiser.update(grads, opt_state, diff)
         # The objective's own metrics, and always the loss the step minimised.
         return eqx.apply_updates(diff, updates), opt_state, {**metrics, "loss": loss}
@@ -244,29 +285,39 @@ def _make_train_step(objective, optimiser, per_sample: bool = False):
     return step
 
 
-#: Evaluation programs by objective (the objective kept alive, so its id stays its own): a
-#: model evaluated again with the same objective reuses the compiled program.
+#: Evaluation programs by objective and mesh (the objective kept alive, so its id stays its
+#: own): a model evaluated again with the same objective reuses the compiled program.
 _EVAL_STEPS: dict = {}
 
 
-def _make_eval_step(objective):
-    cached = _EVAL_STEPS.get(id(objective))
+def _make_eval_step(objective, mesh=None):
+    from ..distributed import batch_mesh
+
+    mesh = batch_mesh(1) if mesh is None else mesh
+    cached = _EVAL_STEPS.get((id(objective), mesh))
     if cached is not None and cached[0] is objective:
         return cached[1]
-    step = _new_eval_step(objective)
+    step = _new_eval_step(objective, mesh)
     if len(_EVAL_STEPS) >= 8:
         _EVAL_STEPS.pop(next(iter(_EVAL_STEPS)))
-    _EVAL_STEPS[id(objective)] = (objective, step)
+    _EVAL_STEPS[(id(objective), mesh)] = (objective, step)
     return step
 
 
-def _new_eval_step(objective):
+def _new_eval_step(objective, mesh):
     batch = _batch_objective(objective)
+
+    def local(replicated, samples):
+        diff, static, k_perturb, perturb, total = replicated
+        xs, ys, keys, p_keys, weights = samples
+        return batch(diff, static, xs, ys, k_perturb, keys, p_keys, weights, total, perturb)
+
+    parallel = _data_parallel(local, mesh)
 
     @eqx.filter_jit
     def step(diff, static, data, idx, weights, k_perturb, k_samples, perturb):
-        xs, ys = _take(data, idx)
-        loss, metrics = batch(diff, static, xs, ys, k_perturb, k_samples, weights, perturb)
+        samples = _batch_inputs(data, idx, k_perturb, k_samples, weights)
+        loss, metrics = parallel((diff, static, k_perturb, perturb, jnp.sum(weights)), samples)
         return {**metrics, "loss": loss}
 
     return step
@@ -280,22 +331,30 @@ def evaluate(
     batch_size: int = 128,
     key: Optional[PRNGKeyArray],
     perturb: Optional[Callable] = None,
+    devices=None,
     _step=None,
 ) -> dict:
     """Mean metrics of ``objective`` over every sample of ``data`` ``(inputs, labels)``.
 
-    Runs in batches of ``batch_size`` (the last one padded, its padding weighted 0, so one
-    program serves any data size). ``perturb(model, key=key)`` (e.g. :class:`spikax.train.ChipMismatch`)
-    is drawn once from ``key`` for the whole data set: one chip evaluated on every sample.
+    Runs in batches of ``batch_size`` (rounded up to a multiple of the device count; the last
+    batch padded, its padding weighted 0, so one program serves any data size), each split
+    over ``devices`` (as for :func:`spikax.distributed.batch_mesh`; default: one device).
+    ``perturb(model, key=key)`` (e.g. :class:`spikax.train.ChipMismatch`) is drawn once from
+    ``key`` for the whole data set: one chip evaluated on every sample.
     """
+    from ..distributed import batch_mesh, replicate
+
     n = _n_samples(data, "data")
     _check_positive_int("batch_size", batch_size)
     if key is None:
         raise ValueError("`key` is required: it decides every random draw of the evaluation (jax.random.key(seed))")
-    data = _device(data)
-    diff, static = eqx.partition(model, eqx.is_array)
-    step = _make_eval_step(objective) if _step is None else _step
-    bs = min(batch_size, n)
+    mesh = batch_mesh(1 if devices is None else devices)
+    d = mesh.size
+    data = replicate(_device(data), mesh)
+    diff, static = replicate(eqx.partition(model, eqx.is_array), mesh)
+    perturb = replicate(perturb, mesh)
+    step = _make_eval_step(objective, mesh) if _step is None else _step
+    bs = -(-min(batch_size, n) // d) * d
     k_perturb, k_eval = jax.random.split(key)
     sums, count = None, 0
     for start in range(0, n, bs):
@@ -303,8 +362,8 @@ def evaluate(
         idx = np.arange(start, start + bs) % n
         weights = (np.arange(bs) < real).astype(np.float32)
         # The perturbation key is the same for every batch: one chip for the whole set.
-        m = step(diff, static, data, jnp.asarray(idx), jnp.asarray(weights), k_perturb,
-                 jax.random.fold_in(k_eval, start), perturb)
+        args = replicate((jnp.asarray(idx), jnp.asarray(weights), k_perturb, jax.random.fold_in(k_eval, start)), mesh)
+        m = step(diff, static, data, *args, perturb)
         m = {k: float(v) * real for k, v in m.items()}
         sums = m if sums is None else {k: sums[k] + m[k] for k in sums}
         count += real
@@ -355,6 +414,7 @@ def fit(
     on_epoch: Optional[Callable[[dict], Any]] = None,
     config: Optional[dict] = None,
     perturb_each: str = "batch",
+    devices=None,
 ) -> FitResult:
     """Train ``model`` on ``train_data`` with an optax ``optimiser``.
 
@@ -381,6 +441,12 @@ def fit(
       model or another configuration; it is never overwritten before it has been read).
     - ``progress``: a tqdm bar with epoch, loss and accuracy.
     - ``on_epoch``: called with each epoch's metrics dict.
+    - ``devices``: the devices to train on, data-parallel (as for
+      :func:`spikax.distributed.batch_mesh`; default: every device, e.g. one per core after
+      :func:`spikax.distributed.cpu_devices`). Each device computes the loss and gradient of
+      ``batch_size / devices`` samples and one all-reduce per step sums them, so the step (and
+      the whole run, to float rounding) is the same on any device count; ``batch_size`` must
+      divide by it. Checkpoints, metrics files and the bar are written by process 0 only.
 
     Each epoch's metrics: ``epoch``, ``train_<metric>`` (means over the epoch's batches),
     ``eval_<metric>``, ``time_s`` (the epoch, evaluation included), ``train_time_s`` (its
@@ -404,6 +470,15 @@ def fit(
         raise ValueError("`early_stopping` monitors evaluation metrics: pass `eval_data` (or monitor a train_ metric)")
     if key is None:
         raise ValueError("`key` is required: it decides shuffling and every random draw (jax.random.key(seed))")
+    from ..distributed import batch_mesh, replicate
+
+    mesh = batch_mesh(devices)
+    if batch_size % mesh.size:
+        raise ValueError(
+            f"`batch_size` ({batch_size}) must divide over the {mesh.size} devices the step is split over: use a "
+            f"multiple of {mesh.size}, or pass devices= a count that divides it"
+        )
+    writer = jax.process_index() == 0
     spec = default_filter(model) if filter_spec is None else filter_spec
     diff, static = eqx.partition(model, spec)
     if not jax.tree.leaves(diff):
@@ -450,7 +525,7 @@ def fit(
                 "key, objective, perturbation and filter; the checkpoint is left as it is)"
             )
     metrics_path = None if metrics_path is None else Path(metrics_path)
-    if metrics_path is not None:
+    if metrics_path is not None and writer:
         metrics_path.parent.mkdir(parents=True, exist_ok=True)
         _write_lines(metrics_path, run.history)
 
@@ -461,26 +536,31 @@ def fit(
     # Training frees and reallocates large buffers every step: keep them (see _memory; off with
     # SPIKAX_RETAIN_MEMORY=0).
     retain_freed_memory()
-    train_step = _make_train_step(objective, optimiser, perturb_each == "sample")
-    eval_step = _make_eval_step(objective)
-    data = _device(train_data)
-    eval_dev = None if eval_data is None else _device(eval_data)
+    train_step = _make_train_step(objective, optimiser, perturb_each == "sample", mesh)
+    eval_step = _make_eval_step(objective, mesh)
+    # Everything the step reads is on every device; each device then takes its share of the
+    # batch inside the step (no data moves per step).
+    data = replicate(_device(train_data), mesh)
+    eval_dev = None if eval_data is None else replicate(_device(eval_data), mesh)
     n_batches = n // batch_size
-    bar = _progress(max(epochs - run.epoch, 0) * n_batches, progress)
-    diff, static = eqx.partition(run.model, spec)
-    opt_state = run.opt_state
+    bar = _progress(max(epochs - run.epoch, 0) * n_batches, progress and writer)
+    diff, static = replicate(eqx.partition(run.model, spec), mesh)
+    opt_state = replicate(run.opt_state, mesh)
+    perturb = replicate(perturb, mesh)
     try:
         for epoch in range(run.epoch, epochs if not run.stopped else run.epoch):
             t0 = time.perf_counter()
             k_order, k_batches, k_eval = jax.random.split(jax.random.fold_in(run.key, epoch), 3)
-            order = jax.random.permutation(k_order, n)
+            order = np.asarray(jax.random.permutation(k_order, n))
             sums, t_step = {}, 0.0
             for b in range(n_batches):
                 idx = order[b * batch_size : (b + 1) * batch_size]
                 k_batch = jax.random.fold_in(k_batches, b)
                 ts = time.perf_counter()
-                k_perturb, k_samples = jax.random.split(k_batch)
-                diff, opt_state, m = train_step(diff, static, opt_state, data, idx, k_perturb, k_samples, perturb)
+                k_perturb, k_samples = replicate(tuple(jax.random.split(k_batch)), mesh)
+                diff, opt_state, m = train_step(
+                    diff, static, opt_state, data, replicate(jnp.asarray(idx), mesh), k_perturb, k_samples, perturb
+                )
                 m = jax.block_until_ready(m)
                 t_step += time.perf_counter() - ts
                 for name, v in m.items():
@@ -501,7 +581,7 @@ def fit(
             t_train = time.perf_counter() - t0
             if eval_dev is not None:
                 ev = evaluate(current, eval_dev, objective=objective, batch_size=eval_batch_size,
-                              key=k_eval, _step=eval_step)
+                              key=k_eval, devices=mesh, _step=eval_step)
                 record.update({f"eval_{k}": v for k, v in ev.items()})
             record["time_s"] = time.perf_counter() - t0
             record["train_time_s"] = t_train
@@ -524,9 +604,9 @@ def fit(
                 best_model=best_model, best_score=float(best_score), best_epoch=best_epoch,
                 stopped=patience_out,
             )
-            if checkpoint_path is not None:
+            if checkpoint_path is not None and writer:
                 save_run(checkpoint_path, run, metadata={"config": config})
-            if metrics_path is not None:
+            if metrics_path is not None and writer:
                 with metrics_path.open("a") as f:
                     f.write(json.dumps(record) + "\n")
             if bar is not None:
