@@ -35,8 +35,10 @@ from spikax.devices import dynapse as dx  # noqa: E402
 def lif_net(key):
     k1, k2 = jax.random.split(key)
     return sx.Sequential(
-        sx.Linear.create(4, 8, key=k1), sx.LIF.create(8, tau_syn=5e-3, spike_fn=sx.surrogate.FastSigmoid(5.0)),
-        sx.Linear.create(8, 2, key=k2), sx.LI.create(tau=10e-3),
+        sx.Linear.create(4, 8, key=k1),
+        sx.LIF.create(8, tau_syn=5e-3, spike_fn=sx.surrogate.FastSigmoid(5.0)),
+        sx.Linear.create(8, 2, key=k2),
+        sx.LI.create(tau=10e-3),
     )
 
 
@@ -69,12 +71,22 @@ def work(devices):
     # Excitation onto AMPA only: about 10 spikes per chip and neuron in 60 ms.
     drive = np.zeros((60, 4, 4), np.float32)
     drive[..., 0] = 4.0 * (np.random.default_rng(1).random((60, 4)) < 0.5)
-    chips = sx.distributed.ensemble(chip_summary, 10, model, drive, key=jax.random.key(5), devices=devices,
-                                    chunk_size=4, progress=False)
+    chips = sx.distributed.ensemble(
+        chip_summary, 10, model, drive, key=jax.random.key(5), devices=devices, chunk_size=4, progress=False
+    )
     out.update({f"chips_{k}": v for k, v in chips.items()})
-    res = sx.train.fit(net, (xs, ys), objective=sx.train.Classification(readout="max"), optimiser=optax.adam(5e-2),
-                       epochs=2, batch_size=8, key=jax.random.key(3), perturb=jitter, progress=False,
-                       devices=devices)
+    res = sx.train.fit(
+        net,
+        (xs, ys),
+        objective=sx.train.Classification(readout="max"),
+        optimiser=optax.adam(5e-2),
+        epochs=2,
+        batch_size=8,
+        key=jax.random.key(3),
+        perturb=jitter,
+        progress=False,
+        devices=devices,
+    )
     out["fit_weight"] = sx.distributed.gather(res.model.layers[0].weight)
     out["fit_loss"] = np.array([h["train_loss"] for h in res.history])
     return out
@@ -89,9 +101,17 @@ if mode == "devices":
     # A batch that does not divide over the devices is refused, naming the numbers.
     for call in (
         lambda: sx.distributed.vmap(lambda x: x * 2, devices=n)(jnp.ones((n + 1, 3))),
-        lambda: sx.train.fit(lif_net(jax.random.key(0)), toy(), objective=sx.train.Classification(readout="max"),
-                             optimiser=optax.adam(1e-2), epochs=1, batch_size=n + 1, key=jax.random.key(0),
-                             progress=False, devices=n),
+        lambda: sx.train.fit(
+            lif_net(jax.random.key(0)),
+            toy(),
+            objective=sx.train.Classification(readout="max"),
+            optimiser=optax.adam(1e-2),
+            epochs=1,
+            batch_size=n + 1,
+            key=jax.random.key(0),
+            progress=False,
+            devices=n,
+        ),
     ):
         try:
             call()

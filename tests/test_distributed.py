@@ -53,11 +53,25 @@ def _check(got: dict, ref: dict, prefix: str = ""):
 
 def test_one_two_four_devices_and_two_processes_give_the_same_results(tmp_path):
     port = _free_port()
-    devices = subprocess.Popen([sys.executable, WORKER, "devices", "4", str(tmp_path / "d4.npz")], cwd=REPO,
-                               env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    procs = [subprocess.Popen([sys.executable, WORKER, "process", str(i), str(port), str(tmp_path / "mp.npz")],
-                              cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for i in range(2)]
+    devices = subprocess.Popen(
+        [sys.executable, WORKER, "devices", "4", str(tmp_path / "d4.npz")],
+        cwd=REPO,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, WORKER, "process", str(i), str(port), str(tmp_path / "mp.npz")],
+            cwd=REPO,
+            env=_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in range(2)
+    ]
     sys.path.insert(0, os.path.dirname(WORKER))
     try:
         from distributed_worker import work
@@ -89,7 +103,8 @@ def test_an_ensemble_is_the_same_chips_in_any_chunks():
     assert whole["x"].shape == (7, 3) and whole["i"].shape == (7,)
     np.testing.assert_array_equal(whole["x"], chunks["x"])
     # Chip i is fold_in(key, i): it can be drawn again alone.
-    np.testing.assert_array_equal(whole["x"][5], 2.0 * jax.random.normal(jax.random.fold_in(jax.random.key(1), 5), (3,)))
+    again = 2.0 * jax.random.normal(jax.random.fold_in(jax.random.key(1), 5), (3,))
+    np.testing.assert_array_equal(whole["x"][5], again)
     # The automatic chunk fits the memory and is at most the chip count (rounded to the devices).
     assert 1 <= sx.distributed.ensemble_chunk_size(draw, 7, jnp.float32(2.0), key=jax.random.key(1)) <= 7
 
@@ -135,6 +150,10 @@ def test_bad_input_gets_a_clear_error():
     with pytest.raises(ValueError, match="`key` is required"):
         sx.distributed.ensemble(lambda k: k, 3, key=None)
     with pytest.raises(ValueError, match="SPIKAX_CPU_DEVICES must be"):
-        r = subprocess.run([sys.executable, "-c", "import spikax"], env=dict(_env(), SPIKAX_CPU_DEVICES="many"),
-                           capture_output=True, text=True)
+        r = subprocess.run(
+            [sys.executable, "-c", "import spikax"],
+            env=dict(_env(), SPIKAX_CPU_DEVICES="many"),
+            capture_output=True,
+            text=True,
+        )
         raise ValueError(r.stderr.strip().splitlines()[-1])

@@ -165,7 +165,9 @@ def initialize(
     if num_processes is not None:
         num_processes = _positive_int("num_processes", num_processes)
     if process_id is not None and (
-        isinstance(process_id, bool) or not isinstance(process_id, (int, np.integer)) or process_id < 0
+        isinstance(process_id, bool)
+        or not isinstance(process_id, (int, np.integer))
+        or process_id < 0
         or (num_processes is not None and process_id >= num_processes)
     ):
         raise ValueError(f"`process_id` must be an integer in [0, num_processes), got {process_id!r}")
@@ -273,6 +275,7 @@ def replicate(tree: PyTree, mesh: Optional[Mesh] = None) -> PyTree:
 
 def gather(tree: PyTree) -> PyTree:
     """Every array of ``tree`` as a NumPy array holding all of it, in every process."""
+
     def one(a):
         if isinstance(a, jax.Array) and not a.is_fully_addressable:
             from jax.experimental import multihost_utils
@@ -341,8 +344,7 @@ def vmap(fn: Callable, in_axes: Union[int, None, Sequence[Optional[int]]] = 0, *
         batch = NamedSharding(mesh, PartitionSpec(BATCH_AXIS))
         same = NamedSharding(mesh, PartitionSpec())
         placed = tuple(
-            jax.tree.map(lambda a, s=(batch if ax == 0 else same): _place(a, s), d)
-            for d, ax in zip(dynamic, axes)
+            jax.tree.map(lambda a, s=(batch if ax == 0 else same): _place(a, s), d) for d, ax in zip(dynamic, axes)
         )
         return compiled(placed)
 
@@ -409,8 +411,13 @@ def chip_keys(key: PRNGKeyArray, index) -> jax.Array:
 
 
 def ensemble_chunk_size(
-    fn: Callable, n_chips: int, *args, key: PRNGKeyArray, devices: Devices = None,
-    memory_fraction: float = 0.5, max_chunk: int = 1024,
+    fn: Callable,
+    n_chips: int,
+    *args,
+    key: PRNGKeyArray,
+    devices: Devices = None,
+    memory_fraction: float = 0.5,
+    max_chunk: int = 1024,
 ) -> int:
     """The number of chips :func:`ensemble` evaluates at once: a multiple of the device count whose
     program (XLA's own memory estimate, measured at one and two chips per device and extrapolated
@@ -471,8 +478,6 @@ def ensemble(
 
         r = sx.distributed.ensemble(rates, 1000, net, xs, key=jax.random.key(0))  # (1000, n)
     """
-    import equinox as eqx
-
     if isinstance(n_chips, bool) or not isinstance(n_chips, (int, np.integer)) or n_chips < 1:
         raise ValueError(f"`n_chips` must be a positive integer (chips to draw), got {n_chips!r}")
     if key is None:
@@ -495,27 +500,35 @@ def ensemble(
     if show:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=n_chips, unit="chip", dynamic_ncols=True, file=sys.stderr,
-                   desc=f"chips ({chunk_size} per chunk, {d} device{'s' if d > 1 else ''})")
+        bar = tqdm(
+            total=n_chips,
+            unit="chip",
+            dynamic_ncols=True,
+            file=sys.stderr,
+            desc=f"chips ({chunk_size} per chunk, {d} device{'s' if d > 1 else ''})",
+        )
     results = None
+
+    def collect(start, real, out):
+        nonlocal results
+        host = jax.tree.map(lambda a: a[:real], gather(out))
+        if results is None:
+            results = jax.tree.map(lambda a: np.empty((n_chips,) + a.shape[1:], a.dtype), host)
+        for r, a in zip(jax.tree.leaves(results), jax.tree.leaves(host)):
+            r[start : start + real] = a
+        if bar is not None:
+            bar.update(real)
+
     pending = None
     try:
-        starts = list(range(0, n_chips, chunk_size))
-        for i, start in enumerate(starts + [None]):
-            launched = None
-            if start is not None:
-                idx = np.arange(start, start + chunk_size) % n_chips  # the last chunk repeats chips
-                launched = (start, min(chunk_size, n_chips - start), run(chip_keys(key, idx), *shared))
+        for start in range(0, n_chips, chunk_size):
+            idx = np.arange(start, start + chunk_size) % n_chips  # the last chunk repeats chips
+            launched = (start, min(chunk_size, n_chips - start), run(chip_keys(key, idx), *shared))
             # While this chunk runs (JAX dispatches asynchronously), bring the previous one home.
             if pending is not None:
-                p_start, real, out = pending
-                host = jax.tree.map(lambda a: a[:real], gather(out))
-                if results is None:
-                    results = jax.tree.map(lambda a: np.empty((n_chips,) + a.shape[1:], a.dtype), host)
-                jax.tree.map(lambda r, a: r.__setitem__(slice(p_start, p_start + real), a), results, host)
-                if bar is not None:
-                    bar.update(real)
+                collect(*pending)
             pending = launched
+        collect(*pending)
     finally:
         if bar is not None:
             bar.close()
