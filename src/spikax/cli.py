@@ -75,6 +75,25 @@ def _integer(what: str, *, minimum: int, maximum: int):
     return parse
 
 
+def _devices(text: str) -> int:
+    """``--devices``: ``all`` (one XLA CPU device per core) or a count up to the cores."""
+    from .distributed import default_cpu_devices
+
+    cores = default_cpu_devices()
+    if text.strip().lower() == "all":
+        return cores
+    n = _integer("CPU devices", minimum=1, maximum=cores)(text)
+    return n
+
+
+def _add_devices(parser) -> None:
+    parser.add_argument(
+        "--devices", type=_devices, default=None, metavar="N|all",
+        help="split the work over N XLA CPU devices, one per core (all: every core this process may use); "
+             "default: one device",
+    )
+
+
 def _weight(text: str) -> float:
     x = _number("units of Iscale", minimum=-math.inf, inclusive=True)(text)
     if x > MAX_WEIGHT:
@@ -370,19 +389,25 @@ def _train(args: argparse.Namespace) -> int:
             f"--out {args.out} holds a run already ({checkpoint.name}): add --resume to continue it, "
             "or choose another --out", prog
         )
+    n_devices = args.devices or 1
+    if args.batch_size is not None and args.batch_size % n_devices:
+        raise _UsageError(
+            f"--batch-size {args.batch_size} does not divide over --devices {n_devices}: each device takes an equal "
+            f"share of a batch (try --batch-size {-(-args.batch_size // n_devices) * n_devices})", prog
+        )
     from .train._experiment import train_task
 
     t0 = time.perf_counter()
     summary = train_task(
         args.task, args.model, out, epochs=args.epochs, mismatch=args.mismatch, batch_size=args.batch_size,
         learning_rate=args.lr, seed=args.seed, n_hidden=args.n_hidden, resume=args.resume,
-        progress=not args.no_progress, robustness_chips=args.chips, fan_in=args.fan_in,
+        progress=not args.no_progress, robustness_chips=args.chips, fan_in=args.fan_in, devices=n_devices,
     )
     print(
         f"{args.model} on {args.task}: test accuracy {100 * summary['test_accuracy']:.1f} % after "
         f"{summary['epochs']} epochs ({summary['median_epoch_train_time_s']:.2f} s per epoch, "
         f"{100 * summary['median_step_share']:.0f} % of it in the compiled step; {time.perf_counter() - t0:.0f} s "
-        f"in all)"
+        f"in all; batch {summary['batch_size']} on {n_devices} device{'s' if n_devices > 1 else ''})"
     )
     if "robustness" in summary:
         curve = ", ".join(f"{p} {100 * m:.1f} ± {100 * s:.1f}" for p, (m, s) in summary["robustness"].items())
@@ -588,6 +613,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", default="./spikax-train", help="output folder (created if missing)")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_devices(train)
     train.set_defaults(func=_train)
 
     deploy = sub.add_parser(
@@ -646,6 +672,7 @@ def build_parser() -> argparse.ArgumentParser:
     nir_cmd.add_argument("--input", default=None, metavar="X.npz", help="run the graph on this raster")
     nir_cmd.add_argument("--key", default=None, help="the array's name in --input (default: its only or first array)")
     nir_cmd.add_argument("--out", default=None, metavar="Y.npz", help="with --input: save the output sequence here")
+    _add_devices(nir_cmd)
     nir_cmd.set_defaults(func=_nir)
     return parser
 
@@ -696,9 +723,13 @@ def _nir(args) -> int:
     if xs.shape[1:] == in_shape:
         ys = np.asarray(model(xs)[0])
     elif batched:
-        import jax
+        from .distributed import gather, vmap
 
-        ys = np.asarray(jax.vmap(lambda x: model(x)[0])(xs))
+        n_devices = args.devices or 1
+        if xs.shape[0] % n_devices:
+            raise _UsageError(
+                f"--input {args.input}: a batch of {xs.shape[0]} does not divide over --devices {n_devices}", prog)
+        ys = gather(vmap(lambda m, x: m(x)[0], in_axes=(None, 0), devices=n_devices)(model, xs))
     else:
         raise _UsageError(
             f"--input {args.input}: the array has shape {xs.shape}, but the graph takes "
@@ -755,6 +786,13 @@ def main(argv=None) -> int:
         if args.command is None:
             parser.print_help()
             return 0
+        if getattr(args, "devices", None) is not None:
+            from .distributed import cpu_devices
+
+            try:
+                cpu_devices(args.devices)
+            except RuntimeError as err:
+                raise _UsageError(f"--devices {args.devices}: {err}", f"spikax {args.command}") from None
         os.environ.setdefault("MPLBACKEND", "Agg")
         return args.func(args)
     except _UsageError as err:

@@ -320,33 +320,17 @@ def vmap(fn: Callable, in_axes: Union[int, None, Sequence[Optional[int]]] = 0, *
     ``jax.vmap(fn)`` on its consecutive share (``shard_map``), with no communication; the result
     is a ``jax.Array`` split the same way (:func:`gather` makes it one NumPy array). Non-array
     leaves of the arguments (e.g. a model's static fields) are compiled in; calling it again
-    with the same structure reuses the program.
+    with the same structure and shapes reuses the program.
     """
-    import equinox as eqx
-
     if not callable(fn):
         raise TypeError(f"`fn` must be callable, got {type(fn).__name__}")
-    cache: dict = {}
 
     def run(*args):
         axes = _in_axes(in_axes, len(args))
         mesh = batch_mesh(devices)
-        mapped = [a for a, ax in zip(args, axes) if ax == 0]
-        _check_divides(mapped, mesh.size, "every mapped argument")
-        dynamic, static = eqx.partition(args, eqx.is_array)
-        key = (mesh, axes, jax.tree.structure(dynamic), jax.tree.structure(static), _static_key(static))
-        compiled = cache.get(key)
-        if compiled is None:
-            compiled = _build(fn, axes, static, mesh)
-            if len(cache) >= 16:
-                cache.pop(next(iter(cache)))
-            cache[key] = compiled
-        batch = NamedSharding(mesh, PartitionSpec(BATCH_AXIS))
-        same = NamedSharding(mesh, PartitionSpec())
-        placed = tuple(
-            jax.tree.map(lambda a, s=(batch if ax == 0 else same): _place(a, s), d) for d, ax in zip(dynamic, axes)
-        )
-        return compiled(placed)
+        _check_divides([a for a, ax in zip(args, axes) if ax == 0], mesh.size, "every mapped argument")
+        program, placed = _prepare(fn, axes, args, mesh)
+        return program(placed)
 
     run.__doc__ = f"{getattr(fn, '__name__', 'fn')} mapped over devices (spikax.distributed.vmap)."
     return run
@@ -361,6 +345,36 @@ def _static_key(static) -> tuple:
         except TypeError:
             out.append(id(leaf))
     return tuple(out)
+
+
+#: Compiled programs by function, mapped axes, argument structure and mesh (a few; the
+#: function is kept alive by its entry, so its id stays its own).
+_PROGRAMS: dict = {}
+
+
+def _prepare(fn, axes, args, mesh):
+    """The jitted ``shard_map`` of ``jax.vmap(fn)`` for ``args``' structure, and ``args``' arrays
+    placed on ``mesh`` (mapped ones split, the rest replicated)."""
+    import equinox as eqx
+
+    dynamic, static = eqx.partition(tuple(args), eqx.is_array)
+    key = (fn, axes, mesh, jax.tree.structure(dynamic), jax.tree.structure(static), _static_key(static))
+    program = _PROGRAMS.get(key)
+    if program is None:
+        program = _build(fn, axes, static, mesh)
+        if len(_PROGRAMS) >= 32:
+            _PROGRAMS.pop(next(iter(_PROGRAMS)))
+        _PROGRAMS[key] = program
+    placed = tuple(_place_tree(d, _sharding(mesh, ax)) for d, ax in zip(dynamic, axes))
+    return program, placed
+
+
+def _place_tree(tree, sharding):
+    return jax.tree.map(lambda a: _place(a, sharding), tree)
+
+
+def _sharding(mesh, axis) -> NamedSharding:
+    return NamedSharding(mesh, PartitionSpec(BATCH_AXIS) if axis == 0 else PartitionSpec())
 
 
 def _build(fn, axes, static, mesh):
@@ -396,18 +410,53 @@ def _available_memory() -> int:
         return 4 << 30
 
 
-def _program_bytes(fn, axes, static, mesh, dynamic_like) -> int:
-    """Peak bytes one device's program needs (arguments, outputs and temporaries), from XLA."""
-    stats = _build(fn, axes, static, mesh).lower(dynamic_like).compile().memory_analysis()
-    if stats is None:  # a backend without memory statistics: count the arguments only
-        return sum(int(np.prod(a.shape)) * a.dtype.itemsize for a in jax.tree.leaves(dynamic_like))
-    return int(stats.argument_size_in_bytes + stats.output_size_in_bytes + stats.temp_size_in_bytes)
-
-
 def chip_keys(key: PRNGKeyArray, index) -> jax.Array:
     """The keys of chips ``index`` (integers) of the ensemble drawn from ``key``: ``fold_in(key, i)``."""
     index = np.asarray(index)
     return jax.vmap(lambda i: jax.random.fold_in(key, i))(jax.numpy.asarray(index, dtype=np.uint32))
+
+
+def _program_bytes(executable) -> Optional[int]:
+    """Bytes one device's program needs (arguments, outputs and temporaries), from XLA."""
+    stats = executable.memory_analysis()
+    if stats is None:
+        return None
+    return int(stats.argument_size_in_bytes + stats.output_size_in_bytes + stats.temp_size_in_bytes)
+
+
+#: Ahead-of-time compiled chunk programs (program, executable, bytes) by program and input shapes.
+_EXECUTABLES: dict = {}
+
+
+def _plan(fn, n_chips, args, key, mesh, memory_fraction, max_chunk):
+    """(chunk size, compiled program for it, its bytes per device): the largest chunk (a multiple
+    of the devices, at most ``max_chunk`` and ``n_chips`` rounded up) whose program XLA says fits
+    in ``memory_fraction`` of the available memory. Tries the largest first; if it does not fit,
+    scales down by its bytes per chip (an overestimate: the fixed part is counted per chip)."""
+    d = mesh.size
+    axes = (0,) + (None,) * len(args)
+
+    def compile_for(c):
+        program, placed = _prepare(fn, axes, (chip_keys(key, np.zeros(c, np.int64)),) + tuple(args), mesh)
+        like = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=a.sharding), placed)
+        signature = (id(program), tuple((a.shape, a.dtype, a.sharding) for a in jax.tree.leaves(like)))
+        cached = _EXECUTABLES.get(signature)
+        if cached is None or cached[0] is not program:
+            executable = program.lower(like).compile()
+            if len(_EXECUTABLES) >= 32:
+                _EXECUTABLES.pop(next(iter(_EXECUTABLES)))
+            cached = _EXECUTABLES[signature] = (program, executable, _program_bytes(executable))
+        return cached[1], cached[2]
+
+    budget = memory_fraction * _available_memory() / d  # per device: the devices share the memory
+    chunk = min(-(-n_chips // d) * d, max(max_chunk // d, 1) * d)
+    executable, used = compile_for(chunk)
+    if used is None or used <= budget or chunk == d:
+        return chunk, executable, used
+    per_chip = used / (chunk // d)
+    smaller = max(int(budget // per_chip), 1) * d
+    executable, used = compile_for(smaller)
+    return smaller, executable, used
 
 
 def ensemble_chunk_size(
@@ -419,31 +468,11 @@ def ensemble_chunk_size(
     memory_fraction: float = 0.5,
     max_chunk: int = 1024,
 ) -> int:
-    """The number of chips :func:`ensemble` evaluates at once: a multiple of the device count whose
-    program (XLA's own memory estimate, measured at one and two chips per device and extrapolated
-    linearly) fits in ``memory_fraction`` of the memory available now, at most ``max_chunk``
-    (more chips at once do not run faster) and at most ``n_chips`` rounded up to the devices.
-    """
-    import equinox as eqx
-
-    mesh = batch_mesh(devices)
-    d = mesh.size
-    axes = (0,) + (None,) * len(args)
-    dynamic, static = eqx.partition((key,) + tuple(args), eqx.is_array)
-
-    def like(c):
-        keys = jax.ShapeDtypeStruct((c,) + key.shape, key.dtype)
-        return (keys,) + tuple(jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), x) for x in dynamic[1:])
-
-    # Per device: the program sees c / d chips; memory_analysis reports one device's share.
-    m1 = _program_bytes(fn, axes, static, mesh, like(d))
-    m2 = _program_bytes(fn, axes, static, mesh, like(2 * d))
-    per_chip = max(m2 - m1, 1)
-    fixed = max(m1 - per_chip, 0)
-    budget = memory_fraction * _available_memory() - d * fixed
-    per_device = int(budget // (d * per_chip)) if budget > 0 else 1
-    rounded_n = -(-n_chips // d) * d
-    return int(max(d, min(per_device * d, (max_chunk // d) * d or d, rounded_n)))
+    """The number of chips :func:`ensemble` evaluates at once when not told: a multiple of the
+    device count whose program fits in ``memory_fraction`` of the memory available now (XLA's
+    own count of its arguments, outputs and temporaries), at most ``max_chunk`` (more chips at
+    once do not run faster) and at most ``n_chips`` rounded up to the devices."""
+    return _plan(fn, n_chips, args, key, batch_mesh(devices), memory_fraction, max_chunk)[0]
 
 
 def ensemble(
@@ -455,6 +484,7 @@ def ensemble(
     chunk_size: Optional[int] = None,
     memory_fraction: float = 0.5,
     progress: bool = True,
+    description: str = "chips",
 ) -> PyTree:
     """``fn(chip_key, *args)`` for ``n_chips`` chips, streamed over ``devices`` in chunks.
 
@@ -468,7 +498,8 @@ def ensemble(
 
     ``chunk_size`` (a multiple of the device count) defaults to :func:`ensemble_chunk_size`:
     what fits in ``memory_fraction`` of the available memory. The last chunk is padded with
-    repeated keys and trimmed. ``progress`` shows a tqdm bar in chips (on process 0).
+    repeated keys and trimmed. ``progress`` shows a tqdm bar in chips (on process 0), labelled
+    ``description``.
 
     Example, 1,000 chips of a DYNAP-SE2 network at 10 % mismatch::
 
@@ -486,15 +517,20 @@ def ensemble(
         raise ValueError(f"`memory_fraction` must be in (0, 1], got {memory_fraction!r}")
     mesh = batch_mesh(devices)
     d = mesh.size
+    executable = None
     if chunk_size is None:
-        chunk_size = ensemble_chunk_size(fn, n_chips, *args, key=key, devices=mesh, memory_fraction=memory_fraction)
+        chunk_size, executable, _ = _plan(fn, n_chips, args, key, mesh, memory_fraction, 1024)
     else:
         chunk_size = _positive_int("chunk_size", chunk_size)
         if chunk_size % d:
             raise ValueError(f"`chunk_size` ({chunk_size}) must be a multiple of the {d} devices")
-    run = vmap(fn, in_axes=(0,) + (None,) * len(args), devices=mesh)
+    axes = (0,) + (None,) * len(args)
     # The shared arguments go to the devices once, not once per chunk.
     shared = replicate(tuple(args), mesh)
+
+    def run(keys):
+        program, placed = _prepare(fn, axes, (keys,) + shared, mesh)
+        return (program if executable is None else executable)(placed)
     show = progress and jax.process_index() == 0
     bar = None
     if show:
@@ -505,7 +541,7 @@ def ensemble(
             unit="chip",
             dynamic_ncols=True,
             file=sys.stderr,
-            desc=f"chips ({chunk_size} per chunk, {d} device{'s' if d > 1 else ''})",
+            desc=f"{description} ({chunk_size} per chunk, {d} device{'s' if d > 1 else ''})",
         )
     results = None
 
@@ -523,7 +559,7 @@ def ensemble(
     try:
         for start in range(0, n_chips, chunk_size):
             idx = np.arange(start, start + chunk_size) % n_chips  # the last chunk repeats chips
-            launched = (start, min(chunk_size, n_chips - start), run(chip_keys(key, idx), *shared))
+            launched = (start, min(chunk_size, n_chips - start), run(chip_keys(key, idx)))
             # While this chunk runs (JAX dispatches asynchronously), bring the previous one home.
             if pending is not None:
                 collect(*pending)

@@ -265,47 +265,67 @@ def evaluate_mismatch(
     batch_size: int = 128,
     weights: bool = True,
     progress: bool = False,
+    devices=None,
+    chunk_size: Optional[int] = None,
 ) -> dict:
     r"""``metric`` of ``model`` on ``data`` over ``n_chips`` drawn chips per mismatch level.
 
     Chip ``c`` at level ``p`` is ``ChipMismatch(p)(model, key=fold_in(split(key)[0], c))``: the same chips
     (the same deviations $\varepsilon$, scaled) at every level, so the curve is smooth in ``p``
-    and reproducible from ``key``. At 0 % every chip is the nominal one. Returns
-    ``{"percent": [...], "mean": [...], "std": [...], "values": [[per chip] per level]}``.
+    and reproducible from ``key``. At 0 % every chip is the nominal one. Each chip sees every
+    sample with the keys :func:`spikax.train.evaluate` would give it (its mean is that of
+    ``evaluate(chip, data, key=split(key)[1])``). The chips are a
+    :func:`spikax.distributed.ensemble`: split over ``devices`` (default: every device), in
+    chunks of ``chunk_size`` chips (default: what fits in half the available memory), each chip
+    running its samples ``batch_size`` at a time. Returns ``{"percent": [...], "mean": [...],
+    "std": [...], "values": [[per chip] per level], "metric": metric}``.
     """
-    from ._fit import _check_positive_int, _make_eval_step, evaluate
+    from ..distributed import ensemble
+    from ._fit import _check_positive_int, _device, _n_samples, evaluate, sample_keys
     from ._reparam import unwrap
 
     n_chips = _check_positive_int("n_chips", n_chips)
+    batch_size = _check_positive_int("batch_size", batch_size)
     if key is None:
         raise ValueError("`key` is required: it decides which chips are drawn")
+    n = _n_samples(data, "data")
     physical = unwrap(model)
-    step = _make_eval_step(objective)
     levels = [float(_as_percent(p)) for p in percents]
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=n_chips * sum(p > 0 for p in levels) + (0 in levels), unit="chip")
-    values = []
     k_chips, k_eval = jax.random.split(key)
+    # The samples go batch_size at a time (so one chip's memory does not grow with the data),
+    # padded to whole batches by repeating samples that are then weighted 0.
+    bs = min(batch_size, n)
+    n_batches = -(-n // bs)
+    order = np.arange(n_batches * bs) % n
+    xs, ys = jax.tree.map(lambda a: a[order].reshape((n_batches, bs) + a.shape[1:]), _device(data))
+    keys = sample_keys(k_eval, n, batch_size)[order].reshape(n_batches, bs)
+    real = jnp.asarray((np.arange(n_batches * bs) < n).reshape(n_batches, bs), jnp.float32)
+
+    def one_chip(k_chip, physical, perturb, xs, ys, keys, real):
+        chip = perturb(physical, key=k_chip)
+
+        def batch(sample):
+            x, y, k = sample
+            loss, metrics = jax.vmap(lambda x_, y_, k_: objective(chip, x_, y_, key=k_))(x, y, k)
+            return {**metrics, "loss": loss}
+
+        per_sample = jax.lax.map(batch, (xs, ys, keys))
+        if metric not in per_sample:
+            raise ValueError(f"`metric` = {metric!r} is not one of the objective's metrics {sorted(per_sample)}")
+        return jnp.sum(per_sample[metric] * real) / n
+
+    values = []
     for p in levels:
         if p == 0.0:
             # Every chip is the nominal one: evaluate once (with the same sample keys).
-            v = evaluate(physical, data, objective=objective, batch_size=batch_size, key=k_eval, _step=step)[metric]
-            values.append([v] * n_chips)
-            if bar is not None:
-                bar.update(1)
+            v = evaluate(physical, data, objective=objective, batch_size=batch_size, key=k_eval, devices=devices)
+            if metric not in v:
+                raise ValueError(f"`metric` = {metric!r} is not one of the objective's metrics {sorted(v)}")
+            values.append([v[metric]] * n_chips)
             continue
         perturb = ChipMismatch(p, weights=weights)
-        row = []
-        for c in range(n_chips):
-            chip = perturb(physical, key=jax.random.fold_in(k_chips, c))
-            row.append(evaluate(chip, data, objective=objective, batch_size=batch_size, key=k_eval, _step=step)[metric])
-            if bar is not None:
-                bar.update(1)
-        values.append(row)
-    if bar is not None:
-        bar.close()
+        row = ensemble(one_chip, n_chips, physical, perturb, xs, ys, keys, real, key=k_chips, devices=devices,
+                       chunk_size=chunk_size, progress=progress, description=f"chips at {p:g} % mismatch")
+        values.append([float(v) for v in row])
     a = np.asarray(values)
     return {"percent": levels, "mean": a.mean(1).tolist(), "std": a.std(1).tolist(), "values": values, "metric": metric}

@@ -136,6 +136,7 @@ def train_task(
     percents=(0.0, 5.0, 10.0, 20.0, 30.0),
     task=None,
     fan_in: Optional[int] = None,
+    devices=None,
 ) -> dict:
     """Train ``kind`` on ``task_name`` into folder ``out``; returns the summary it writes.
 
@@ -146,6 +147,10 @@ def train_task(
 
     Adam, its learning rate decaying from ``learning_rate`` to 5 % of it along a cosine over the
     ``epochs`` (resuming with more epochs stretches the schedule).
+
+    ``devices`` (as for :func:`spikax.distributed.batch_mesh`, default every device) splits each
+    training batch, the evaluations and the robustness curve's chips over devices; the task's
+    default batch size is rounded up to a multiple of their count.
 
     Files: ``checkpoint.spikax`` (the run, every epoch), ``model.spikax`` (the trained physical
     model), ``metrics.jsonl``, ``curves.png``, ``sample.png``, ``summary.json`` and for chip
@@ -163,7 +168,11 @@ def train_task(
     task = load_task(task_name, n_hidden=n_hidden) if task is None else task
     defaults = task.defaults(kind)
     epochs = defaults["epochs"] if epochs is None else epochs
-    batch_size = defaults["batch_size"] if batch_size is None else batch_size
+    from ..distributed import batch_mesh
+
+    n_devices = batch_mesh(devices).size
+    if batch_size is None:
+        batch_size = -(-defaults["batch_size"] // n_devices) * n_devices
     learning_rate = defaults["learning_rate"] if learning_rate is None else learning_rate
     if mismatch and kind != "dynapse":
         raise ValueError("mismatch applies to chip models only (model 'dynapse')")
@@ -188,13 +197,13 @@ def train_task(
         model, task.train, objective=objective, optimiser=optax.adam(schedule), epochs=epochs,
         batch_size=batch_size, key=k_fit, eval_data=task.test, perturb=perturb, perturb_each="sample",
         metrics_path=out / "metrics.jsonl", checkpoint_path=out / "checkpoint.spikax", resume=resume,
-        progress=progress,
+        progress=progress, devices=devices,
         config={"task": task_name, "model": kind, "learning_rate": learning_rate, "n_hidden": n_hidden,
                 "fan_in": fan_in},
     )
     physical = result.physical
     save_model(out / "model.spikax", physical, metadata={"task": task_name, "model": kind, "mismatch": mismatch})
-    final = evaluate(physical, task.test, objective=objective, key=k_eval)
+    final = evaluate(physical, task.test, objective=objective, key=k_eval, devices=devices)
     history = result.history
     label = f"{kind} on {task_name}" + (f", trained at {mismatch:g} % mismatch" if mismatch else "")
     plot_history(history, out / "curves.png", title=label)
@@ -213,7 +222,7 @@ def train_task(
     }
     if kind == "dynapse" and robustness_chips:
         rob = evaluate_mismatch(physical, task.test, objective=objective, key=k_eval, percents=percents,
-                                n_chips=robustness_chips, progress=progress)
+                                n_chips=robustness_chips, progress=progress, devices=devices)
         (out / "robustness.json").write_text(json.dumps(rob))
         plot_robustness({label: rob}, out / "robustness.png")
         summary["robustness"] = {f"{p:g}%": [m, s] for p, m, s in zip(rob["percent"], rob["mean"], rob["std"])}

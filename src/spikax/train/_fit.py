@@ -251,11 +251,30 @@ def _data_parallel(local, mesh):
     return run
 
 
-def _batch_inputs(data, idx, k_perturb, k_samples, weights):
-    """The batch's samples and per-sample keys (split from the batch's keys, whatever the device count)."""
+def _batch_inputs(data, idx, k_perturb, k_samples, weights, n_keys=None):
+    """The batch's samples and per-sample keys.
+
+    The keys are ``split(k_samples, n_keys)`` (default: the batch size), repeated cyclically
+    over padding up to the batch's length: a batch padded to a multiple of the device count
+    draws the same keys for its real samples as the unpadded one.
+    """
     xs, ys = _take(data, idx)
     n = idx.shape[0]
-    return (xs, ys, jax.random.split(k_samples, n), jax.random.split(k_perturb, n), weights)
+    n_keys = n if n_keys is None else n_keys
+    repeat = jnp.arange(n) % n_keys
+    keys = jax.random.split(k_samples, n_keys)[repeat]
+    p_keys = jax.random.split(k_perturb, n_keys)[repeat]
+    return (xs, ys, keys, p_keys, weights)
+
+
+def sample_keys(key: PRNGKeyArray, n: int, batch_size: int = 128) -> jax.Array:
+    """The key :func:`evaluate` gives each of ``n`` samples: sample ``i`` of the batch starting at
+    ``s`` gets ``split(fold_in(split(key)[1], s), min(batch_size, n))[i - s]``."""
+    bs = min(batch_size, n)
+    k_eval = jax.random.split(key)[1]
+    return jnp.concatenate(
+        [jax.random.split(jax.random.fold_in(k_eval, s), bs)[: min(bs, n - s)] for s in range(0, n, bs)]
+    )
 
 
 def _make_train_step(objective, optimiser, per_sample: bool = False, mesh=None):
@@ -290,10 +309,7 @@ def _make_train_step(objective, optimiser, per_sample: bool = False, mesh=None):
 _EVAL_STEPS: dict = {}
 
 
-def _make_eval_step(objective, mesh=None):
-    from ..distributed import batch_mesh
-
-    mesh = batch_mesh(1) if mesh is None else mesh
+def _make_eval_step(objective, mesh):
     cached = _EVAL_STEPS.get((id(objective), mesh))
     if cached is not None and cached[0] is objective:
         return cached[1]
@@ -315,8 +331,8 @@ def _new_eval_step(objective, mesh):
     parallel = _data_parallel(local, mesh)
 
     @eqx.filter_jit
-    def step(diff, static, data, idx, weights, k_perturb, k_samples, perturb):
-        samples = _batch_inputs(data, idx, k_perturb, k_samples, weights)
+    def step(diff, static, data, idx, weights, k_perturb, k_samples, perturb, n_keys):
+        samples = _batch_inputs(data, idx, k_perturb, k_samples, weights, n_keys)
         loss, metrics = parallel((diff, static, k_perturb, perturb, jnp.sum(weights)), samples)
         return {**metrics, "loss": loss}
 
@@ -338,7 +354,7 @@ def evaluate(
 
     Runs in batches of ``batch_size`` (rounded up to a multiple of the device count; the last
     batch padded, its padding weighted 0, so one program serves any data size), each split
-    over ``devices`` (as for :func:`spikax.distributed.batch_mesh`; default: one device).
+    over ``devices`` (as for :func:`spikax.distributed.batch_mesh`; default: every device).
     ``perturb(model, key=key)`` (e.g. :class:`spikax.train.ChipMismatch`) is drawn once from
     ``key`` for the whole data set: one chip evaluated on every sample.
     """
@@ -348,13 +364,14 @@ def evaluate(
     _check_positive_int("batch_size", batch_size)
     if key is None:
         raise ValueError("`key` is required: it decides every random draw of the evaluation (jax.random.key(seed))")
-    mesh = batch_mesh(1 if devices is None else devices)
+    mesh = batch_mesh(devices)
     d = mesh.size
     data = replicate(_device(data), mesh)
     diff, static = replicate(eqx.partition(model, eqx.is_array), mesh)
     perturb = replicate(perturb, mesh)
     step = _make_eval_step(objective, mesh) if _step is None else _step
-    bs = -(-min(batch_size, n) // d) * d
+    n_keys = min(batch_size, n)
+    bs = -(-n_keys // d) * d
     k_perturb, k_eval = jax.random.split(key)
     sums, count = None, 0
     for start in range(0, n, bs):
@@ -363,7 +380,7 @@ def evaluate(
         weights = (np.arange(bs) < real).astype(np.float32)
         # The perturbation key is the same for every batch: one chip for the whole set.
         args = replicate((jnp.asarray(idx), jnp.asarray(weights), k_perturb, jax.random.fold_in(k_eval, start)), mesh)
-        m = step(diff, static, data, *args, perturb)
+        m = step(diff, static, data, *args, perturb, n_keys)
         m = {k: float(v) * real for k, v in m.items()}
         sums = m if sums is None else {k: sums[k] + m[k] for k in sums}
         count += real
