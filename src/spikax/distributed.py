@@ -48,6 +48,7 @@ __all__ = [
     "BATCH_AXIS",
     "batch_mesh",
     "chip_keys",
+    "data_parallel",
     "cpu_devices",
     "default_cpu_devices",
     "ensemble",
@@ -57,6 +58,7 @@ __all__ = [
     "initialize",
     "replicate",
     "shard_batch",
+    "value_and_grad",
     "vmap",
 ]
 
@@ -390,6 +392,72 @@ def _build(fn, axes, static, mesh):
     # varying-axes check is off: each device runs the plain vmap on its share.
     sharded = jax.shard_map(local, mesh=mesh, in_specs=(specs,), out_specs=PartitionSpec(BATCH_AXIS), check_vma=False)
     return jax.jit(sharded)
+
+
+# --------------------------------------------------------------------------- data parallelism
+
+
+def data_parallel(local: Callable, mesh: Mesh) -> Callable:
+    """``run(replicated, batch)``: ``local(replicated, batch_share)`` on every device of ``mesh``,
+    ``batch`` split along its leading axis, the results summed over the devices (one
+    all-reduce, ``psum``) and returned replicated.
+
+    ``local`` must return sums (or shares of a mean) over its samples, e.g. a loss and its
+    gradient. The replicated argument may hold non-array leaves (a model's static fields): they
+    are compiled in. Call ``run`` inside ``jax.jit``. This is the step of
+    ``spikax.train.fit(devices=...)`` and of :func:`value_and_grad`.
+    """
+    import equinox as eqx
+
+    def run(replicated, batch):
+        dynamic, static = eqx.partition(replicated, eqx.is_array)
+
+        def body(dynamic, batch):
+            return jax.lax.psum(local(eqx.combine(dynamic, static), batch), BATCH_AXIS)
+
+        return jax.shard_map(
+            body, mesh=mesh, in_specs=(PartitionSpec(), PartitionSpec(BATCH_AXIS)), out_specs=PartitionSpec(),
+            check_vma=False,
+        )(dynamic, batch)
+
+    return run
+
+
+def value_and_grad(fn: Callable, *, devices: Devices = None) -> Callable:
+    r"""Data-parallel ``eqx.filter_value_and_grad`` of a batch mean, compiled.
+
+    ``value_and_grad(fn)(params, *batch)`` returns $L = \frac1B\sum_i fn(params, batch_i)$ and
+    $\partial L/\partial params$ (for the floating-point arrays of ``params``; a model works),
+    where every array of ``batch`` has the samples ``B`` on its leading axis. Each of
+    ``devices`` (as for :func:`batch_mesh`; default every device) differentiates its share and
+    one all-reduce sums the shares: the communication of one data-parallel training step.
+    ``B`` must divide by the device count.
+    """
+    import equinox as eqx
+
+    if not callable(fn):
+        raise TypeError(f"`fn` must be callable, got {type(fn).__name__}")
+    programs: dict = {}
+
+    def run(params, *batch):
+        if not batch:
+            raise ValueError("give the batch after `params`: value_and_grad(fn)(params, xs, ...)")
+        mesh = batch_mesh(devices)
+        size = _check_divides(batch, mesh.size, "every batch argument")
+        key = (mesh, size)
+        program = programs.get(key)
+        if program is None:
+
+            def local(params, share):
+                def total(p):
+                    return jax.numpy.sum(jax.vmap(lambda *s: fn(p, *s))(*share)) / size
+
+                return eqx.filter_value_and_grad(total)(params)
+
+            program = programs[key] = eqx.filter_jit(lambda p, b: data_parallel(local, mesh)(p, b))
+        return program(replicate(params, mesh), shard_batch(tuple(batch), mesh))
+
+    return run
 
 
 # --------------------------------------------------------------------------- ensembles

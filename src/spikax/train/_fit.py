@@ -226,31 +226,6 @@ def _batch_objective(objective, per_sample: bool = False):
     return run
 
 
-def _data_parallel(local, mesh):
-    """Run ``local(replicated, batch)`` on every device of ``mesh`` with ``batch`` split along
-    its leading axis, and sum its results over the devices: one all-reduce.
-
-    The replicated arguments may hold non-array leaves (a model's static fields): they are
-    compiled in. With one device this is ``local`` itself, summed over nothing.
-    """
-    from ..distributed import BATCH_AXIS
-    from jax.sharding import PartitionSpec
-
-    def run(replicated, batch):
-        dynamic, static = eqx.partition(replicated, eqx.is_array)
-
-        def body(dynamic, batch):
-            out = local(eqx.combine(dynamic, static), batch)
-            return jax.lax.psum(out, BATCH_AXIS)
-
-        return jax.shard_map(
-            body, mesh=mesh, in_specs=(PartitionSpec(), PartitionSpec(BATCH_AXIS)), out_specs=PartitionSpec(),
-            check_vma=False,
-        )(dynamic, batch)
-
-    return run
-
-
 def _batch_inputs(data, idx, k_perturb, k_samples, weights, n_keys=None):
     """The batch's samples and per-sample keys.
 
@@ -278,19 +253,21 @@ def sample_keys(key: PRNGKeyArray, n: int, batch_size: int = 128) -> jax.Array:
 
 
 def _make_train_step(objective, optimiser, per_sample: bool = False, mesh=None):
+    from ..distributed import data_parallel
+
     batch = _batch_objective(objective, per_sample)
 
     def local(replicated, samples):
         diff, static, k_perturb, perturb, total = replicated
         xs, ys, keys, p_keys, weights = samples
-        # Each device differentiates its share; the psum of _data_parallel is the gradients'
+        # Each device differentiates its share; the psum of data_parallel is the gradients'
         # one all-reduce per step.
         (loss, metrics), grads = jax.value_and_grad(batch, has_aux=True)(
             diff, static, xs, ys, k_perturb, keys, p_keys, weights, total, perturb
         )
         return loss, metrics, grads
 
-    parallel = _data_parallel(local, mesh)
+    parallel = data_parallel(local, mesh)
 
     @eqx.filter_jit
     def step(diff, static, opt_state, data, idx, k_perturb, k_samples, perturb):
@@ -321,6 +298,8 @@ def _make_eval_step(objective, mesh):
 
 
 def _new_eval_step(objective, mesh):
+    from ..distributed import data_parallel
+
     batch = _batch_objective(objective)
 
     def local(replicated, samples):
@@ -328,7 +307,7 @@ def _new_eval_step(objective, mesh):
         xs, ys, keys, p_keys, weights = samples
         return batch(diff, static, xs, ys, k_perturb, keys, p_keys, weights, total, perturb)
 
-    parallel = _data_parallel(local, mesh)
+    parallel = data_parallel(local, mesh)
 
     @eqx.filter_jit
     def step(diff, static, data, idx, weights, k_perturb, k_samples, perturb, n_keys):
