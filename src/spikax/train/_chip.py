@@ -301,19 +301,8 @@ def evaluate_mismatch(
     keys = sample_keys(k_eval, n, batch_size)[order].reshape(n_batches, bs)
     real = jnp.asarray((np.arange(n_batches * bs) < n).reshape(n_batches, bs), jnp.float32)
 
-    def one_chip(k_chip, physical, perturb, xs, ys, keys, real):
-        chip = perturb(physical, key=k_chip)
-
-        def batch(sample):
-            x, y, k = sample
-            loss, metrics = jax.vmap(lambda x_, y_, k_: objective(chip, x_, y_, key=k_))(x, y, k)
-            return {**metrics, "loss": loss}
-
-        per_sample = jax.lax.map(batch, (xs, ys, keys))
-        if metric not in per_sample:
-            raise ValueError(f"`metric` = {metric!r} is not one of the objective's metrics {sorted(per_sample)}")
-        return jnp.sum(per_sample[metric] * real) / n
-
+    if not isinstance(metric, str):
+        raise TypeError(f"`metric` must be a metric's name (e.g. 'accuracy'), got {metric!r}")
     values = []
     for p in levels:
         if p == 0.0:
@@ -324,8 +313,29 @@ def evaluate_mismatch(
             values.append([v[metric]] * n_chips)
             continue
         perturb = ChipMismatch(p, weights=weights)
-        row = ensemble(one_chip, n_chips, physical, perturb, xs, ys, keys, real, key=k_chips, devices=devices,
-                       chunk_size=chunk_size, progress=progress, description=f"chips at {p:g} % mismatch")
+        row = ensemble(_chip_metric, n_chips, (objective, metric), physical, perturb, xs, ys, keys, real,
+                       key=k_chips, devices=devices, chunk_size=chunk_size, progress=progress,
+                       description=f"chips at {p:g} % mismatch")
         values.append([float(v) for v in row])
     a = np.asarray(values)
     return {"percent": levels, "mean": a.mean(1).tolist(), "std": a.std(1).tolist(), "values": values, "metric": metric}
+
+
+def _chip_metric(k_chip, task, physical, perturb, xs, ys, keys, real):
+    """The mean ``metric`` of one drawn chip over batches of samples (``real`` weights padding 0).
+
+    Module-level, with the objective and metric as arguments, so every call of
+    :func:`evaluate_mismatch` with the same objective reuses the compiled program.
+    """
+    objective, metric = task
+    chip = perturb(physical, key=k_chip)
+
+    def batch(sample):
+        x, y, k = sample
+        loss, metrics = jax.vmap(lambda x_, y_, k_: objective(chip, x_, y_, key=k_))(x, y, k)
+        return {**metrics, "loss": loss}
+
+    per_sample = jax.lax.map(batch, (xs, ys, keys))
+    if metric not in per_sample:
+        raise ValueError(f"`metric` = {metric!r} is not one of the objective's metrics {sorted(per_sample)}")
+    return jnp.sum(per_sample[metric] * real) / jnp.sum(real)
