@@ -16,7 +16,8 @@ Two parts (``--part dynapsim|ensemble|all``):
   input; per chip the spike count of every neuron. Each device count runs in its own process so
   that its peak memory (``ru_maxrss``) is its own; prints chips per second and the chunk size.
 
-    python benchmarks/scaling.py [--devices 2] [--part all] [--repeats 7] [--chips 10000]
+    python benchmarks/scaling.py [--devices 2] [--part all] [--repeats 7] [--adjoint replay|recompute]
+                                 [--chips 10000] [--chunk C]
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def rounds(cases: dict, repeats: int) -> dict:
     return {name: statistics.median(t) for name, t in times.items()}
 
 
-def dynapsim_part(n_devices: int, repeats: int) -> None:
+def dynapsim_part(n_devices: int, repeats: int, adjoint: str = "replay") -> None:
     import equinox as eqx
     import jax
     import jax.numpy as jnp
@@ -73,20 +74,21 @@ def dynapsim_part(n_devices: int, repeats: int) -> None:
 
     xs = (jax.random.uniform(jax.random.key(0), (BATCH, STEPS, N)) < 0.05).astype(jnp.float32)
     layer = dx.DynapseLinear.create(N, N, key=jax.random.key(1), inhibitory="shunt")
-    model = dx.DynapSim.create(N)
+    adjoints = {"replay": sx.ReplayAdjoint(), "recompute": sx.RecomputeAdjoint()}
+    model = dx.DynapSim.create(N, adjoint=adjoints[adjoint])
 
     def spikes(layer, model, x):
         return model(layer(x)[0])[0]
 
-    def total(layer, x):  # one sample's summed spikes, the benchmark's loss
+    def total(layer, model, x):  # one sample's summed spikes, the benchmark's loss
         return jnp.sum(spikes(layer, model, x))
 
     cases = {}
     for d in sorted({1, n_devices}):
         fwd = sx.distributed.vmap(spikes, in_axes=(None, None, 0), devices=d)
         cases[f"spikax forward, {d} device{'s' * (d > 1)}"] = (fwd, (layer, model, xs))
-        grad = sx.distributed.value_and_grad(total, devices=d)
-        cases[f"spikax fwd+bwd, {d} device{'s' * (d > 1)}"] = (grad, (layer, xs))
+        grad = sx.distributed.value_and_grad(total, in_axes=(None, 0), devices=d)
+        cases[f"spikax fwd+bwd, {d} device{'s' * (d > 1)}"] = (grad, (layer, model, xs))
     if n_devices > 1:
         # The plain way: the batch placed over the devices, the single-device program unchanged.
         mesh = Mesh(np.asarray(jax.devices()[:n_devices]), ("batch",))
@@ -118,8 +120,8 @@ def dynapsim_part(n_devices: int, repeats: int) -> None:
         print(f"(Rockpool not compared: {type(err).__name__}: {err})")
     rate = float(jnp.mean(cases["spikax forward, 1 device"][0](layer, model, xs))) / 1e-3
     med = rounds(cases, repeats)
-    print(f"DynapSim, batch {BATCH}, {STEPS} steps, {N} neurons ({rate:.1f} Hz mean rate); medians of {repeats} "
-          "interleaved rounds")
+    print(f"DynapSim ({adjoint} adjoint), batch {BATCH}, {STEPS} steps, {N} neurons ({rate:.1f} Hz mean rate); "
+          f"medians of {repeats} interleaved rounds")
     for name, t in med.items():
         print(f"  {name:<40} {t:8.4f} s")
     for what in ("forward", "fwd+bwd"):
@@ -200,6 +202,8 @@ def main(argv=None):
     parser.add_argument("--devices", type=int, default=None, help="host devices (default: one per core)")
     parser.add_argument("--part", choices=["dynapsim", "ensemble", "all"], default="all")
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--adjoint", choices=["replay", "recompute"], default="replay",
+                        help="DynapSim's adjoint (replay is the default of the model)")
     parser.add_argument("--chips", type=int, default=10_000)
     parser.add_argument("--chunk", type=int, default=None, help="chips per chunk (default: sized to the memory)")
     parser.add_argument("--ensemble-worker", type=int, default=None, help=argparse.SUPPRESS)
@@ -214,7 +218,7 @@ def main(argv=None):
 
     print(f"{cpu_name()}, {sx.distributed.default_cpu_devices()} cores; jax {jax.__version__}; {n} host devices")
     if args.part in ("dynapsim", "all"):
-        dynapsim_part(n, args.repeats)
+        dynapsim_part(n, args.repeats, args.adjoint)
     if args.part in ("ensemble", "all"):
         ensemble_part(n, args.chips, args.chunk)
 

@@ -423,15 +423,18 @@ def data_parallel(local: Callable, mesh: Mesh) -> Callable:
     return run
 
 
-def value_and_grad(fn: Callable, *, devices: Devices = None) -> Callable:
+def value_and_grad(fn: Callable, in_axes: Union[int, None, Sequence[Optional[int]]] = 0, *,
+                   devices: Devices = None) -> Callable:
     r"""Data-parallel ``eqx.filter_value_and_grad`` of a batch mean, compiled.
 
-    ``value_and_grad(fn)(params, *batch)`` returns $L = \frac1B\sum_i fn(params, batch_i)$ and
-    $\partial L/\partial params$ (for the floating-point arrays of ``params``; a model works),
-    where every array of ``batch`` has the samples ``B`` on its leading axis. Each of
-    ``devices`` (as for :func:`batch_mesh`; default every device) differentiates its share and
-    one all-reduce sums the shares: the communication of one data-parallel training step.
-    ``B`` must divide by the device count.
+    ``value_and_grad(fn, in_axes)(params, *args)`` returns $L = \frac1B\sum_i fn(params,
+    args_i)$ and $\partial L/\partial params$ (for the floating-point arrays of ``params``; a
+    model works). ``in_axes`` says, per argument after ``params``, ``0`` for a batch (the samples
+    ``B`` on the leading axis of its every array) or ``None`` for a value every sample shares and
+    that is not differentiated (e.g. a fixed model); one value for all. Each of ``devices`` (as
+    for :func:`batch_mesh`; default every device) differentiates its share and one all-reduce
+    sums the shares: the communication of one data-parallel training step. ``B`` must divide by
+    the device count.
     """
     import equinox as eqx
 
@@ -439,23 +442,32 @@ def value_and_grad(fn: Callable, *, devices: Devices = None) -> Callable:
         raise TypeError(f"`fn` must be callable, got {type(fn).__name__}")
     programs: dict = {}
 
-    def run(params, *batch):
-        if not batch:
+    def run(params, *args):
+        if not args:
             raise ValueError("give the batch after `params`: value_and_grad(fn)(params, xs, ...)")
+        axes = _in_axes(in_axes, len(args))
         mesh = batch_mesh(devices)
+        batch = tuple(a for a, ax in zip(args, axes) if ax == 0)
+        shared = tuple(a for a, ax in zip(args, axes) if ax is None)
         size = _check_divides(batch, mesh.size, "every batch argument")
-        key = (mesh, size)
+        key = (mesh, size, axes)
         program = programs.get(key)
         if program is None:
 
-            def local(params, share):
-                def total(p):
-                    return jax.numpy.sum(jax.vmap(lambda *s: fn(p, *s))(*share)) / size
+            def call(p, shared, sample):
+                it_b, it_s = iter(sample), iter(shared)
+                return fn(p, *[next(it_b) if ax == 0 else next(it_s) for ax in axes])
 
-                return eqx.filter_value_and_grad(total)(params)
+            def local(replicated, share):
+                params, shared = replicated
 
-            program = programs[key] = eqx.filter_jit(lambda p, b: data_parallel(local, mesh)(p, b))
-        return program(replicate(params, mesh), shard_batch(tuple(batch), mesh))
+                def mean(p):
+                    return jax.numpy.sum(jax.vmap(lambda *s: call(p, shared, s))(*share)) / size
+
+                return eqx.filter_value_and_grad(mean)(params)
+
+            program = programs[key] = eqx.filter_jit(lambda r, b: data_parallel(local, mesh)(r, b))
+        return program(replicate((params, shared), mesh), shard_batch(batch, mesh))
 
     return run
 
