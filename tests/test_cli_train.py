@@ -57,6 +57,8 @@ def test_train_refuses_to_overwrite_and_resumes(tmp_path, capsys):
         (["--resume"], "--resume"),
         (["--model", "lif", "--fan-in", "64"], "--fan-in applies to --model dynapse"),
         (["--fan-in", "65"], "--fan-in"),
+        (["--devices", "x"], "--devices: must be a number of CPU devices or 'all'"),
+        (["--devices", "0"], "--devices: must be between 1 and"),
     ],
 )
 def test_bad_train_options_are_one_line(tmp_path, capsys, extra, message):
@@ -78,3 +80,20 @@ def test_train_help_explains_it(capsys):
     text = capsys.readouterr().out
     for word in ("--task", "--mismatch", "--resume", "robustness", "checkpoint"):
         assert word in text
+
+
+@pytest.mark.skipif(sx.distributed.default_cpu_devices() < 2, reason="needs 2 cores for --devices 2")
+def test_a_batch_that_does_not_divide_over_the_devices_is_one_line(tmp_path, capsys):
+    import subprocess
+
+    # This process's JAX has started with one device: a second cannot be added any more.
+    assert cli.main(["train", "--task", "frozen-noise", "--devices", "2", "--out", str(tmp_path / "y")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("spikax train: error: --devices 2: cannot expose 2 CPU devices") and "\n" not in err
+
+    # A fresh process (its device count is set before JAX starts): refused before any training.
+    r = subprocess.run([sys.executable, "-m", "spikax.cli", "train", "--task", "frozen-noise", "--devices", "2",
+                        "--batch-size", "3", "--out", str(tmp_path / "x")], capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.strip() == (
+        "spikax train: error: --batch-size 3 does not divide over --devices 2: each device takes an equal share "
+        "of a batch (try --batch-size 4)"), r.stderr

@@ -82,7 +82,14 @@ def _devices(text: str) -> int:
     cores = default_cpu_devices()
     if text.strip().lower() == "all":
         return cores
-    n = _integer("CPU devices", minimum=1, maximum=cores)(text)
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of CPU devices or 'all', got {text!r}") from None
+    if not 1 <= n <= cores:
+        raise argparse.ArgumentTypeError(
+            f"must be between 1 and {cores} (this process may use {cores} core{'s' * (cores > 1)}), got {text!r}"
+        )
     return n
 
 
