@@ -180,8 +180,10 @@ def ensemble_part(n_devices: int, n_chips: int, chunk) -> None:
     print(f"ensemble: {n_chips} chips of chip_network(32, 256), 200 steps, 10 % mismatch")
     results = []
     for d in sorted({1, n_devices}):
-        env = dict(os.environ, SPIKAX_CPU_DEVICES=str(n_devices))
-        cmd = [sys.executable, __file__, "--ensemble-worker", str(d), "--chips", str(n_chips)]
+        env = dict(os.environ)
+        env.pop("SPIKAX_CPU_DEVICES", None)
+        cmd = [sys.executable, __file__, "--ensemble-worker", str(d), "--chips", str(n_chips),
+               "--devices", str(n_devices)]
         if chunk is not None:
             cmd += ["--chunk", str(chunk)]
         out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)

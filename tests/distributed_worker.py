@@ -59,6 +59,12 @@ def chip_summary(key, params, net, xs):
     return {"Itau_mem": drawn.Itau_mem, "counts": jnp.sum(cell(net.layers[0](xs)[0])[0], axis=0)}
 
 
+def key_objective(model, x, y, *, key):
+    """An objective whose value is drawn from its sample's key (which keys a batch uses)."""
+    u = jax.random.uniform(key)
+    return u, {"u": u}
+
+
 def jitter(model, *, key):
     w = model.layers[0].weight
     return eqx.tree_at(lambda m: m.layers[0].weight, model, w * (1 + 0.1 * jax.random.normal(key, w.shape)))
@@ -72,7 +78,7 @@ def work(devices):
     out["vmap"] = sx.distributed.gather(mapped)
     chips = sx.distributed.ensemble(
         chip_summary, 10, dx.DynapseParams.default(8), net, xs[0], key=jax.random.key(5), devices=devices,
-        chunk_size=4, progress=False,
+        progress=False,  # chunks sized by the planner, agreed between processes
     )
     out.update({f"chips_{k}": v for k, v in chips.items()})
     res = sx.train.fit(
@@ -88,6 +94,12 @@ def work(devices):
         devices=devices,
     )
     out["fit_weight"] = sx.distributed.gather(res.model.layers[0].weight)
+    # Where the trained model lives: the default device (one process), else every device.
+    out["fit_devices"] = np.array(len(res.model.layers[0].weight.sharding.device_set))
+    # Batches of 3 (padded to the device count): the same samples and sample keys as on one device.
+    ev = sx.train.evaluate(net, (xs, ys), objective=key_objective, batch_size=3, key=jax.random.key(4),
+                           devices=devices)
+    out["eval_keys"] = np.array(ev["u"])
     out["fit_loss"] = np.array([h["train_loss"] for h in res.history])
     return out
 

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -50,6 +51,8 @@ def _check(got: dict, ref: dict, prefix: str = ""):
     # Two Adam epochs of a weight of size ~0.6: a few float32 ulps of the gradient sums.
     np.testing.assert_allclose(got[prefix + "fit_weight"], ref["fit_weight"], rtol=0, atol=1e-5)
     np.testing.assert_allclose(got[prefix + "fit_loss"], ref["fit_loss"], rtol=1e-5)
+    # Means of the same 16 draws in another order of summation.
+    np.testing.assert_allclose(got[prefix + "eval_keys"], ref["eval_keys"], rtol=1e-6)
 
 
 def test_one_two_four_devices_and_two_processes_give_the_same_results(tmp_path):
@@ -88,6 +91,7 @@ def test_one_two_four_devices_and_two_processes_give_the_same_results(tmp_path):
     assert len(np.unique(ref["chips_Itau_mem"][:, 0])) == 10
     four = dict(np.load(tmp_path / "d4.npz"))
     _check(four, ref, "4/")
+    assert int(four["4/fit_devices"]) == 1  # trained on 4 devices, handed back on the default one
     errors = list(four["errors"])
     assert "the batch of 5 does not divide over 4 devices" in errors[0]
     assert "`batch_size` (5) must divide over the 4 devices" in errors[1]
@@ -157,3 +161,39 @@ def test_bad_input_gets_a_clear_error():
             text=True,
         )
         raise ValueError(r.stderr.strip().splitlines()[-1])
+
+
+def test_vmap_programs_follow_the_compiled_in_values():
+    class Scale(eqx.Module):
+        factor: object = eqx.field(static=True)
+
+        def __call__(self, x):
+            return x * self.factor
+
+    run = sx.distributed.vmap(lambda m, x: m(x), in_axes=(None, 0))
+    x = jnp.ones((2, 3), jnp.int32)
+    assert run(Scale(2), x).dtype == jnp.int32
+    # 2.0 == 2, but it is another program: the result is a float, as jax.vmap's.
+    assert run(Scale(2.0), x).dtype == jax.vmap(Scale(2.0))(x).dtype == jnp.float32
+    # A callable model holding arrays is a function like any other.
+    net = sx.Linear.create(3, 2, key=jax.random.key(0))
+    np.testing.assert_array_equal(sx.distributed.vmap(net)(jnp.ones((2, 5, 3)))[0],
+                                  jax.vmap(net)(jnp.ones((2, 5, 3)))[0])
+
+
+def test_the_chunk_planner_keeps_a_chunk_within_the_memory(monkeypatch):
+    from spikax import distributed
+
+    shared = jnp.ones((1000, 1000))  # 4 MB every chip reads
+
+    def fn(k, a):
+        return jnp.sum(a * jax.random.normal(k, (1000, 1000)))  # ~16 MB of temporaries per chip
+
+    chunks = []
+    for budget in (4e9, 400e6, 30e6):  # half of it may be used
+        monkeypatch.setattr(distributed, "_available_memory", lambda b=budget: int(b))
+        chunk, _, used = distributed._plan(fn, 64, (shared,), jax.random.key(0), distributed.batch_mesh(1), 0.5, 64)
+        assert used <= 0.5 * budget or chunk == 1, (budget, chunk, used)
+        chunks.append(chunk)
+    # All 64 chips at once; as many as fit in 200 MB (16 MB each); one, the least there is.
+    assert chunks[0] == 64 and 6 <= chunks[1] <= 12 and chunks[2] == 1, chunks

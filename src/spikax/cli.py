@@ -96,8 +96,8 @@ def _devices(text: str) -> int:
 def _add_devices(parser) -> None:
     parser.add_argument(
         "--devices", type=_devices, default=None, metavar="N|all",
-        help="split the work over N XLA CPU devices, one per core (all: every core this process may use); "
-             "default: one device",
+        help="split batches (and chips) over N XLA CPU devices, one per core (all: every core this process may "
+             "use); default: one device",
     )
 
 

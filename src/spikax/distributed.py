@@ -127,13 +127,18 @@ def _apply_environment() -> None:
     value = os.environ.get(ENV_CPU_DEVICES, "").strip().lower()
     if not value:
         return
-    if value == "all":
-        cpu_devices()
-        return
     try:
-        n = int(value)
+        n = None if value == "all" else int(value)
+        if n is not None and n < 1:
+            raise ValueError
     except ValueError:
         raise ValueError(f"{ENV_CPU_DEVICES} must be a positive integer or 'all', got {value!r}") from None
+    n = default_cpu_devices() if n is None else n
+    if _backend_started() and len(jax.devices("cpu")) != n:
+        raise RuntimeError(
+            f"{ENV_CPU_DEVICES}={value} asks for {n} CPU devices, but JAX had started with "
+            f"{len(jax.devices('cpu'))} before spikax was imported: import spikax before anything computes"
+        )
     cpu_devices(n)
 
 
@@ -213,6 +218,12 @@ def batch_mesh(devices: Devices = None) -> Mesh:
                 "before JAX starts (or SPIKAX_CPU_DEVICES / the CLI's --devices)"
             )
         chosen = available[: int(devices)]
+        missing = sorted({d.process_index for d in available} - {d.process_index for d in chosen})
+        if missing:
+            raise ValueError(
+                f"`devices` = {devices} leaves process(es) {missing} of {jax.process_count()} without a device: with "
+                "several processes give a count that covers every process (or a list of devices)"
+            )
     elif isinstance(devices, Sequence) and not isinstance(devices, (str, bytes)):
         chosen = list(devices)
         if not chosen:
@@ -229,7 +240,8 @@ def batch_mesh(devices: Devices = None) -> Mesh:
 def _place(a, sharding: NamedSharding):
     if isinstance(a, jax.Array) and a.sharding == sharding:
         return a
-    if sharding.is_fully_addressable:
+    if sharding.is_fully_addressable or (isinstance(a, jax.Array) and not a.is_fully_addressable):
+        # One process, or an array already spread over several processes: JAX moves it.
         return jax.device_put(a, sharding)
     if jax.dtypes.issubdtype(getattr(a, "dtype", None), jax.dtypes.prng_key):
         impl = jax.random.key_impl(a)
@@ -339,18 +351,21 @@ def vmap(fn: Callable, in_axes: Union[int, None, Sequence[Optional[int]]] = 0, *
 
 
 def _static_key(static) -> tuple:
+    """The compiled-in leaves, by type and value (1 and 1.0 compile differently); by identity
+    where a value cannot be hashed or is not equal to itself (NaN)."""
     out = []
     for leaf in jax.tree.leaves(static):
         try:
             hash(leaf)
-            out.append(leaf)
-        except TypeError:
-            out.append(id(leaf))
+            same = bool(leaf == leaf)
+        except Exception:
+            same = False
+        out.append((type(leaf), leaf) if same else (type(leaf), id(leaf)))
     return tuple(out)
 
 
-#: Compiled programs by function, mapped axes, argument structure and mesh (a few; the
-#: function is kept alive by its entry, so its id stays its own).
+#: Compiled programs (function, jitted program) by function id, mapped axes, argument
+#: structure and mesh (a few).
 _PROGRAMS: dict = {}
 
 
@@ -360,13 +375,17 @@ def _prepare(fn, axes, args, mesh):
     import equinox as eqx
 
     dynamic, static = eqx.partition(tuple(args), eqx.is_array)
-    key = (fn, axes, mesh, jax.tree.structure(dynamic), jax.tree.structure(static), _static_key(static))
-    program = _PROGRAMS.get(key)
-    if program is None:
-        program = _build(fn, axes, static, mesh)
+    # ``fn`` by identity (a callable module may hold arrays; kept in the entry so its id stays
+    # its own), the rest by structure and compiled-in values.
+    # The treedefs by their text as well: static fields are compared with ==, and 2 == 2.0.
+    tdyn, tstat = jax.tree.structure(dynamic), jax.tree.structure(static)
+    key = (id(fn), axes, mesh, tdyn, tstat, str(tdyn), str(tstat), _static_key(static))
+    cached = _PROGRAMS.get(key)
+    if cached is None or cached[0] is not fn:
         if len(_PROGRAMS) >= 32:
             _PROGRAMS.pop(next(iter(_PROGRAMS)))
-        _PROGRAMS[key] = program
+        cached = _PROGRAMS[key] = (fn, _build(fn, axes, static, mesh))
+    program = cached[1]
     placed = tuple(_place_tree(d, _sharding(mesh, ax)) for d, ax in zip(dynamic, axes))
     return program, placed
 
@@ -508,11 +527,44 @@ def _program_bytes(executable) -> Optional[int]:
 _EXECUTABLES: dict = {}
 
 
+def _device_budget(mesh: Mesh, memory_fraction: float) -> float:
+    """Bytes one device of ``mesh`` may use: for CPU devices ``memory_fraction`` of the host's
+    free memory over this process's devices in the mesh (they share it); for accelerators that
+    fraction of the smallest free device memory (``memory_stats``), else of the host's."""
+    local = [d for d in mesh.devices.flat if d.process_index == jax.process_index()]
+    free = []
+    for d in local:
+        if d.platform == "cpu":
+            continue
+        try:
+            stats = d.memory_stats() or {}
+            free.append(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
+        except (KeyError, TypeError, AttributeError, RuntimeError):
+            pass
+    if free:
+        return memory_fraction * min(free)
+    return memory_fraction * _available_memory() / max(len(local), 1)
+
+
+def _agree(value: int) -> int:
+    """The smallest of ``value`` over all processes (each must compile the same chunk)."""
+    if jax.process_count() == 1:
+        return value
+    from jax.experimental import multihost_utils
+
+    return int(np.min(multihost_utils.process_allgather(np.int64(value))))
+
+
 def _plan(fn, n_chips, args, key, mesh, memory_fraction, max_chunk):
-    """(chunk size, compiled program for it, its bytes per device): the largest chunk (a multiple
-    of the devices, at most ``max_chunk`` and ``n_chips`` rounded up) whose program XLA says fits
-    in ``memory_fraction`` of the available memory. Tries the largest first; if it does not fit,
-    scales down by its bytes per chip (an overestimate: the fixed part is counted per chip)."""
+    """(chunk size, compiled program for it, its bytes per device).
+
+    The chunk is a multiple of the devices, at most ``max_chunk`` and ``n_chips`` rounded up,
+    and the largest whose program XLA says fits in :func:`_device_budget`. The largest is tried
+    first; if it does not fit, a second compile at one chip per device gives the program's
+    bytes as ``a + b * chips per device``, which sizes the chunk (and halving continues until
+    XLA agrees it fits). All processes take the same chunk (the smallest any of them can hold).
+    Without XLA memory statistics the largest chunk is taken: pass ``chunk_size`` to bound it.
+    """
     d = mesh.size
     axes = (0,) + (None,) * len(args)
 
@@ -528,15 +580,23 @@ def _plan(fn, n_chips, args, key, mesh, memory_fraction, max_chunk):
             cached = _EXECUTABLES[signature] = (program, executable, _program_bytes(executable))
         return cached[1], cached[2]
 
-    budget = memory_fraction * _available_memory() / d  # per device: the devices share the memory
-    chunk = min(-(-n_chips // d) * d, max(max_chunk // d, 1) * d)
-    executable, used = compile_for(chunk)
-    if used is None or used <= budget or chunk == d:
-        return chunk, executable, used
-    per_chip = used / (chunk // d)
-    smaller = max(int(budget // per_chip), 1) * d
-    executable, used = compile_for(smaller)
-    return smaller, executable, used
+    budget = _device_budget(mesh, memory_fraction)
+    per_device = max(min(-(-n_chips // d), max_chunk // d), 1)
+    executable, used = compile_for(per_device * d)
+    fits = used is None or used <= budget
+    target = per_device
+    if not fits and per_device > 1:
+        _, one = compile_for(d)
+        slope = max((used - one) / (per_device - 1), 1.0)
+        target = int(max(min((budget - (one - slope)) // slope, per_device - 1), 1))
+    target = _agree(target)
+    # Every process takes part in every _agree, so that none waits for another that stopped.
+    while target != per_device:
+        executable, used = compile_for(target * d)
+        per_device = target
+        fits = used is None or used <= budget or per_device == 1
+        target = _agree(per_device if fits else max(per_device // 2, 1))
+    return per_device * d, executable, used
 
 
 def ensemble_chunk_size(

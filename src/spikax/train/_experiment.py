@@ -149,8 +149,8 @@ def train_task(
     ``epochs`` (resuming with more epochs stretches the schedule).
 
     ``devices`` (as for :func:`spikax.distributed.batch_mesh`, default every device) splits each
-    training batch, the evaluations and the robustness curve's chips over devices; the task's
-    default batch size is rounded up to a multiple of their count.
+    training batch, the evaluations and the robustness curve's chips over devices (the batch
+    size must divide by their count); with several processes only process 0 writes files.
 
     Files: ``checkpoint.spikax`` (the run, every epoch), ``model.spikax`` (the trained physical
     model), ``metrics.jsonl``, ``curves.png``, ``sample.png``, ``summary.json`` and for chip
@@ -172,7 +172,13 @@ def train_task(
 
     n_devices = batch_mesh(devices).size
     if batch_size is None:
-        batch_size = -(-defaults["batch_size"] // n_devices) * n_devices
+        batch_size = defaults["batch_size"]
+        if batch_size % n_devices:
+            down, up = batch_size - batch_size % n_devices, batch_size - batch_size % n_devices + n_devices
+            raise ValueError(
+                f"the task's batch size ({batch_size}) does not divide over the {n_devices} devices: give one that "
+                f"does (--batch-size {up}{f' or {down}' if down else ''} on the command line)"
+            )
     learning_rate = defaults["learning_rate"] if learning_rate is None else learning_rate
     if mismatch and kind != "dynapse":
         raise ValueError("mismatch applies to chip models only (model 'dynapse')")
@@ -202,14 +208,18 @@ def train_task(
                 "fan_in": fan_in},
     )
     physical = result.physical
-    save_model(out / "model.spikax", physical, metadata={"task": task_name, "model": kind, "mismatch": mismatch})
+    writer = jax.process_index() == 0  # several processes compute together; one writes
+    if writer:
+        save_model(out / "model.spikax", physical,
+                   metadata={"task": task_name, "model": kind, "mismatch": mismatch})
     final = evaluate(physical, task.test, objective=objective, key=k_eval, devices=devices)
     history = result.history
     label = f"{kind} on {task_name}" + (f", trained at {mismatch:g} % mismatch" if mismatch else "")
-    plot_history(history, out / "curves.png", title=label)
-    plot_sample(physical, task.test[0][0], int(task.test[1][0]), out / "sample.png", dt=task.dt,
-                readout=getattr(objective, "readout", "count"),
-                title=f"{label}: test sample 0 (class {int(task.test[1][0])})")
+    if writer:
+        plot_history(history, out / "curves.png", title=label)
+        plot_sample(physical, task.test[0][0], int(task.test[1][0]), out / "sample.png", dt=task.dt,
+                    readout=getattr(objective, "readout", "count"),
+                    title=f"{label}: test sample 0 (class {int(task.test[1][0])})")
     times = [h["train_time_s"] for h in history[1:]] or [history[-1]["train_time_s"]]
     summary = {
         "task": task_name, "model": kind, "mismatch_percent": mismatch, "epochs": len(history),
@@ -223,9 +233,11 @@ def train_task(
     if kind == "dynapse" and robustness_chips:
         rob = evaluate_mismatch(physical, task.test, objective=objective, key=k_eval, percents=percents,
                                 n_chips=robustness_chips, progress=progress, devices=devices)
-        (out / "robustness.json").write_text(json.dumps(rob))
-        plot_robustness({label: rob}, out / "robustness.png")
+        if writer:
+            (out / "robustness.json").write_text(json.dumps(rob))
+            plot_robustness({label: rob}, out / "robustness.png")
         summary["robustness"] = {f"{p:g}%": [m, s] for p, m, s in zip(rob["percent"], rob["mean"], rob["std"])}
         summary["files"] += ["robustness.json", "robustness.png"]
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    if writer:
+        (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary

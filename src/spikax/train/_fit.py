@@ -156,11 +156,15 @@ def _n_samples(data, name: str) -> int:
         raise ValueError(
             f"`{name}` inputs and labels must share the leading sample axis, got sizes {sorted(map(str, ns))}"
         )
+    from ..distributed import gather
+
     for a in leaves:
+        if isinstance(a, jax.Array) and not a.is_fully_addressable:
+            continue  # spread over several processes already: each checks nothing it cannot see
         arr = np.asarray(a)
         if np.issubdtype(arr.dtype, np.inexact) and not np.all(np.isfinite(arr)):
             raise ValueError(f"`{name}` contains NaN or inf")
-    labels = np.asarray(ys)
+    labels = gather(ys)
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer) or labels.min(initial=0) < 0:
         raise ValueError(
             f"`{name}` labels must be a 1-D array of class indices >= 0 (integers), got {labels.dtype} of shape "
@@ -190,6 +194,25 @@ def _config_text(obj) -> str:
 
 def _device(data):
     return jax.tree.map(jnp.asarray, data)
+
+
+def _resident(data, mesh):
+    """Where a data set lives during a run: on the device itself when the mesh is one local
+    device (each batch is then gathered there, nothing moves from the host), otherwise on the
+    host, once (each batch is cut there and each device receives only its share: host devices
+    share one memory, and a copy per device would multiply it)."""
+    from ..distributed import gather, replicate
+
+    if mesh.size == 1 and mesh.devices.flat[0].process_index == jax.process_index():
+        return replicate(_device(data), mesh)
+    return gather(data)
+
+
+def _batch(data, idx, mesh):
+    """Samples ``idx`` of ``data``, split over the mesh along the batch axis."""
+    from ..distributed import shard_batch
+
+    return shard_batch(_take(data, np.asarray(idx)), mesh)
 
 
 def _take(data, idx):
@@ -226,15 +249,14 @@ def _batch_objective(objective, per_sample: bool = False):
     return run
 
 
-def _batch_inputs(data, idx, k_perturb, k_samples, weights, n_keys=None):
+def _batch_inputs(xs, ys, k_perturb, k_samples, weights, n_keys=None):
     """The batch's samples and per-sample keys.
 
     The keys are ``split(k_samples, n_keys)`` (default: the batch size), repeated cyclically
     over padding up to the batch's length: a batch padded to a multiple of the device count
     draws the same keys for its real samples as the unpadded one.
     """
-    xs, ys = _take(data, idx)
-    n = idx.shape[0]
+    n = ys.shape[0]
     n_keys = n if n_keys is None else n_keys
     repeat = jnp.arange(n) % n_keys
     keys = jax.random.split(k_samples, n_keys)[repeat]
@@ -270,9 +292,9 @@ def _make_train_step(objective, optimiser, per_sample: bool = False, mesh=None):
     parallel = data_parallel(local, mesh)
 
     @eqx.filter_jit
-    def step(diff, static, opt_state, data, idx, k_perturb, k_samples, perturb):
-        weights = jnp.ones(idx.shape, jnp.float32)
-        samples = _batch_inputs(data, idx, k_perturb, k_samples, weights)
+    def step(diff, static, opt_state, xs, ys, k_perturb, k_samples, perturb):
+        weights = jnp.ones(ys.shape, jnp.float32)
+        samples = _batch_inputs(xs, ys, k_perturb, k_samples, weights)
         loss, metrics, grads = parallel((diff, static, k_perturb, perturb, jnp.sum(weights)), samples)
         updates, opt_state = optimiser.update(grads, opt_state, diff)
         # The objective's own metrics, and always the loss the step minimised.
@@ -310,8 +332,8 @@ def _new_eval_step(objective, mesh):
     parallel = data_parallel(local, mesh)
 
     @eqx.filter_jit
-    def step(diff, static, data, idx, weights, k_perturb, k_samples, perturb, n_keys):
-        samples = _batch_inputs(data, idx, k_perturb, k_samples, weights, n_keys)
+    def step(diff, static, xs, ys, weights, k_perturb, k_samples, perturb, n_keys):
+        samples = _batch_inputs(xs, ys, k_perturb, k_samples, weights, n_keys)
         loss, metrics = parallel((diff, static, k_perturb, perturb, jnp.sum(weights)), samples)
         return {**metrics, "loss": loss}
 
@@ -331,9 +353,10 @@ def evaluate(
 ) -> dict:
     """Mean metrics of ``objective`` over every sample of ``data`` ``(inputs, labels)``.
 
-    Runs in batches of ``batch_size`` (rounded up to a multiple of the device count; the last
-    batch padded, its padding weighted 0, so one program serves any data size), each split
-    over ``devices`` (as for :func:`spikax.distributed.batch_mesh`; default: every device).
+    Runs in batches of ``batch_size`` samples (the last one padded, its padding weighted 0, so
+    one program serves any data size), each padded the same way to a multiple of the device
+    count and split over ``devices`` (as for :func:`spikax.distributed.batch_mesh`; default:
+    every device): the same batches, keys and result on any device count.
     ``perturb(model, key=key)`` (e.g. :class:`spikax.train.ChipMismatch`) is drawn once from
     ``key`` for the whole data set: one chip evaluated on every sample.
     """
@@ -345,21 +368,23 @@ def evaluate(
         raise ValueError("`key` is required: it decides every random draw of the evaluation (jax.random.key(seed))")
     mesh = batch_mesh(devices)
     d = mesh.size
-    data = replicate(_device(data), mesh)
+    data = _resident(data, mesh)
     diff, static = replicate(eqx.partition(model, eqx.is_array), mesh)
     perturb = replicate(perturb, mesh)
     step = _make_eval_step(objective, mesh) if _step is None else _step
     n_keys = min(batch_size, n)
+    # Batches of n_keys samples (as on one device), each padded to a multiple of the device
+    # count with repeated samples weighted 0: the same batches, keys and result on any count.
     bs = -(-n_keys // d) * d
     k_perturb, k_eval = jax.random.split(key)
     sums, count = None, 0
-    for start in range(0, n, bs):
-        real = min(bs, n - start)
-        idx = np.arange(start, start + bs) % n
+    for start in range(0, n, n_keys):
+        real = min(n_keys, n - start)
+        idx = (start + np.arange(bs)) % n
         weights = (np.arange(bs) < real).astype(np.float32)
         # The perturbation key is the same for every batch: one chip for the whole set.
-        args = replicate((jnp.asarray(idx), jnp.asarray(weights), k_perturb, jax.random.fold_in(k_eval, start)), mesh)
-        m = step(diff, static, data, *args, perturb, n_keys)
+        args = replicate((jnp.asarray(weights), k_perturb, jax.random.fold_in(k_eval, start)), mesh)
+        m = step(diff, static, *_batch(data, idx, mesh), *args, perturb, n_keys)
         m = {k: float(v) * real for k, v in m.items()}
         sums = m if sums is None else {k: sums[k] + m[k] for k in sums}
         count += real
@@ -534,10 +559,10 @@ def fit(
     retain_freed_memory()
     train_step = _make_train_step(objective, optimiser, perturb_each == "sample", mesh)
     eval_step = _make_eval_step(objective, mesh)
-    # Everything the step reads is on every device; each device then takes its share of the
-    # batch inside the step (no data moves per step).
-    data = replicate(_device(train_data), mesh)
-    eval_dev = None if eval_data is None else replicate(_device(eval_data), mesh)
+    # The parameters and optimiser state are on every device; each step's batch is cut from the
+    # data set where it lives (_resident) and each device receives its share.
+    data = _resident(train_data, mesh)
+    eval_dev = None if eval_data is None else _resident(eval_data, mesh)
     n_batches = n // batch_size
     bar = _progress(max(epochs - run.epoch, 0) * n_batches, progress and writer)
     diff, static = replicate(eqx.partition(run.model, spec), mesh)
@@ -554,9 +579,8 @@ def fit(
                 k_batch = jax.random.fold_in(k_batches, b)
                 ts = time.perf_counter()
                 k_perturb, k_samples = replicate(tuple(jax.random.split(k_batch)), mesh)
-                diff, opt_state, m = train_step(
-                    diff, static, opt_state, data, replicate(jnp.asarray(idx), mesh), k_perturb, k_samples, perturb
-                )
+                diff, opt_state, m = train_step(diff, static, opt_state, *_batch(data, idx, mesh), k_perturb,
+                                                k_samples, perturb)
                 m = jax.block_until_ready(m)
                 t_step += time.perf_counter() - ts
                 for name, v in m.items():
@@ -615,7 +639,17 @@ def fit(
     finally:
         if bar is not None:
             bar.close()
+    if mesh.size > 1 and all(dev.process_index == jax.process_index() for dev in mesh.devices.flat):
+        # Trained on several local devices: hand the result back on the default device, as a
+        # model built here would be (a copy on every device would make every later call run
+        # on all of them). With several processes it stays one replicated global array.
+        run = _on_default_device(run)
     model_out = run.model
     if early_stopping is not None and early_stopping.restore_best and run.best_epoch > 0:
         model_out = run.best_model
     return FitResult(model=model_out, history=run.history, run=run)
+
+
+def _on_default_device(tree):
+    device = jax.devices()[0]
+    return jax.tree.map(lambda a: jax.device_put(a, device) if isinstance(a, jax.Array) else a, tree)
