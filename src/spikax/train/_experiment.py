@@ -149,7 +149,7 @@ def train_task(
     ``epochs`` (resuming with more epochs stretches the schedule).
 
     ``devices`` (as for :func:`spikax.distributed.batch_mesh`, default every device) splits each
-    training batch, the evaluations and the robustness curve's chips over devices (the batch
+    training batch and every evaluation (the robustness curve's too) over devices (the batch
     size must divide by their count); with several processes only process 0 writes files.
 
     Files: ``checkpoint.spikax`` (the run, every epoch), ``model.spikax`` (the trained physical

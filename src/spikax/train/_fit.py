@@ -264,16 +264,6 @@ def _batch_inputs(xs, ys, k_perturb, k_samples, weights, n_keys=None):
     return (xs, ys, keys, p_keys, weights)
 
 
-def sample_keys(key: PRNGKeyArray, n: int, batch_size: int = 128) -> jax.Array:
-    """The key :func:`evaluate` gives each of ``n`` samples: sample ``i`` of the batch starting at
-    ``s`` gets ``split(fold_in(split(key)[1], s), min(batch_size, n))[i - s]``."""
-    bs = min(batch_size, n)
-    k_eval = jax.random.split(key)[1]
-    return jnp.concatenate(
-        [jax.random.split(jax.random.fold_in(k_eval, s), bs)[: min(bs, n - s)] for s in range(0, n, bs)]
-    )
-
-
 def _make_train_step(objective, optimiser, per_sample: bool = False, mesh=None):
     from ..distributed import data_parallel
 
