@@ -282,21 +282,25 @@ def evaluate_mismatch(
     chips vectorised, the refractory ``lax.cond`` of every step computes both branches.)
     """
     from ..distributed import batch_mesh
-    from ._fit import _check_positive_int, _make_eval_step, evaluate
+    from ._fit import _check_positive_int, _make_eval_step, _n_samples, _resident, evaluate
     from ._reparam import unwrap
 
     n_chips = _check_positive_int("n_chips", n_chips)
     if key is None:
         raise ValueError("`key` is required: it decides which chips are drawn")
+    if not isinstance(metric, str):
+        raise TypeError(f"`metric` must be a metric's name (e.g. 'accuracy'), got {metric!r}")
     physical = unwrap(model)
     mesh = batch_mesh(devices)
     step = _make_eval_step(objective, mesh)
+    _n_samples(data, "data")
+    data = _resident(data, mesh)  # once, not once per chip
     levels = [float(_as_percent(p)) for p in percents]
     bar = None
     if progress and jax.process_index() == 0:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=n_chips * sum(p > 0 for p in levels) + (0 in levels), unit="chip")
+        bar = tqdm(total=sum(n_chips if p > 0 else 1 for p in levels), unit="chip")
     values = []
     k_chips, k_eval = jax.random.split(key)
 

@@ -86,19 +86,23 @@ def apply_mismatch(
             raise ValueError(f"`percent` must be a finite number >= 0 (relative std in %), got {percent!r}")
     names = _spec_names(spec)
     sigma = percent / 100.0
-    # One draw for every parameter in a fixed layout (PARAMETER_NAMES order), sliced per
-    # parameter: a parameter's deviations do not depend on which others are perturbed (`spec`),
-    # and the compiled program holds one random-bits generator instead of one per parameter
-    # (compiling a drawn chip took 2.1 s with 30 of them, for a 3-neuron network).
-    sizes = [int(np.size(getattr(params, name))) for name in PARAMETER_NAMES]
-    eps = jax.random.normal(key, (sum(sizes),), jnp.float32)
-    offsets = np.cumsum([0] + sizes)
+    # One draw of a row per parameter (PARAMETER_NAMES order, rows as long as the largest
+    # parameter), each parameter reading the start of its row: its deviations depend neither
+    # on which others are perturbed (`spec`) nor on their shapes, and the compiled program
+    # holds one random-bits generator instead of one per parameter (compiling a drawn chip took
+    # 2.1 s with 30 of them, for a 3-neuron network). The draw is float32 (the simulation's
+    # precision) and cast to each parameter's dtype.
+    stride = max(int(np.size(getattr(params, name))) for name in PARAMETER_NAMES)
+    eps = jax.random.normal(key, (len(PARAMETER_NAMES), stride), jnp.float32)
     out = params
     for i, name in enumerate(PARAMETER_NAMES):
         if name not in names:
             continue
         nominal = getattr(params, name)
-        draw = eps[offsets[i] : offsets[i + 1]].reshape(jnp.shape(nominal)).astype(nominal.dtype)
+        dtype = jnp.result_type(nominal)
+        if not jnp.issubdtype(dtype, jnp.floating):
+            raise TypeError(f"`params.{name}` must be a floating-point array to deviate, got {dtype}")
+        draw = eps[i, : int(np.size(nominal))].reshape(jnp.shape(nominal)).astype(dtype)
         deviated = nominal * (1.0 + sigma * draw)
         # A large percentage must not draw non-physical values: capacitances stay above 1 % of
         # nominal, and currents also above the dark current Io, the floor every check requires.
