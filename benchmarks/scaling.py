@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -33,18 +32,9 @@ import sys
 import time
 import warnings
 
+from train_epoch import cpu_name  # the benchmarks' one CPU-name reader (this folder is on sys.path)
+
 BATCH, STEPS, N = 16, 500, 512
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def rounds(cases: dict, repeats: int) -> dict:
