@@ -1,18 +1,28 @@
 """Open Neuromorphic SNN benchmark: one Linear layer, then one LIF layer.
 
 Input batch 16, 500 time steps, n inputs and n neurons (batch-first, as spikax takes batches:
-``jax.vmap`` over the unbatched model). For each n, medians over interleaved repeats after
-compilation of
+``jax.vmap`` over the unbatched model). Two neuron configurations:
+
+- ``LIF``: ``sx.LIF`` as created by default (a synaptic current and a membrane, Rockpool's
+  ``LIFJax``), time constants 5 ms;
+- ``membrane``: the membrane-only LIF, ``sx.LIF.create(n, tau_syn=None)`` (the neuron of
+  Spyx's ``LIF`` and snnTorch's ``Leaky``), 5 ms.
+
+For each n, medians over interleaved repeats after compilation of
 
 - ``forward``: the output spikes of the whole batch;
 - ``fwd+bwd``: the gradient of the summed output spikes w.r.t. the Linear weights;
-- ``fwd+bwd (T,B,n)``: the same with the input stored time-major, ``jax.vmap(..., in_axes=1)``;
+- ``fwd+bwd (T,B,n)``: the LIF with the input stored time-major, ``jax.vmap(..., in_axes=1)``;
+- ``spyx ...``: when ``spyx`` is installed, Spyx's ``LIF`` (membrane) and ``CuBaLIF`` (LIF)
+  on the same data and weights, through ``spyx.nn.run(..., batch_major=True)``, with
+  ``beta``/``alpha`` = e^{-dt/tau};
 - ``matmul fwd`` / ``matmul fwd+bwd``: the baseline, the same Linear layer alone: ``y = x W``,
   and ``y = x W`` with ``dW = x^T g`` for a dense random cotangent ``g`` (so neither matrix
   product can be simplified away);
 
-with the ratios forward / matmul fwd and fwd+bwd / matmul fwd+bwd, the compile time and the
-XLA buffer memory (arguments + outputs + temporaries) of each compiled function.
+with the ratios forward / matmul fwd and fwd+bwd / matmul fwd+bwd, the time of the first call
+(trace, compile and run) less a steady call (``1st - s``, s), and the XLA buffer memory
+(arguments + outputs + temporaries) of each compiled function.
 
 Every run is repeated under two settings of glibc's allocator, each in its own process:
 
@@ -23,7 +33,7 @@ Every run is repeated under two settings of glibc's allocator, each in its own p
   ``MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=2147483647``.
 
     python benchmarks/lif_layer.py                       # n = 512 and 4096, both allocators
-    python benchmarks/lif_layer.py --sizes 512 --repeats 30 --allocator retain
+    python benchmarks/lif_layer.py --sizes 512 --repeats 30 --allocator default
 """
 
 from __future__ import annotations
@@ -35,7 +45,21 @@ import subprocess
 import sys
 import time
 
+import numpy as np
+from train_epoch import cpu_name  # the benchmarks' one CPU-name reader (this folder is on sys.path)
+
 BATCH, STEPS = 16, 500
+MEMBRANE_THRESHOLD = 0.2
+
+
+def vector_isa() -> str:
+    """The widest x86 vector extension the CPU reports (XLA's code differs between them)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return "ISA unknown"
+    return "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
 
 
 def retain_freed_memory() -> bool:
@@ -46,6 +70,35 @@ def retain_freed_memory() -> bool:
         return False
     m_trim_threshold, m_mmap_threshold = -1, -3
     return bool(libc.mallopt(m_mmap_threshold, 1 << 30)) and bool(libc.mallopt(m_trim_threshold, 2**31 - 1))
+
+
+def spyx_cases(n, xs, w, dt, tau):
+    """Spyx's membrane-only ``LIF`` and two-state ``CuBaLIF`` on the same data ({} without spyx)."""
+    try:
+        import spyx
+        from flax import nnx
+    except ImportError:
+        return {}
+    import jax
+    import jax.numpy as jnp
+
+    decay = float(np.exp(-dt / tau))
+    cases = {}
+    for label, make in (
+        ("membrane", lambda: spyx.nn.LIF((n,), beta=decay, threshold=MEMBRANE_THRESHOLD, rngs=nnx.Rngs(0))),
+        ("LIF", lambda: spyx.nn.CuBaLIF((n,), alpha=decay, beta=decay, threshold=1.0, rngs=nnx.Rngs(0))),
+    ):
+        graph, state = nnx.split(make())
+
+        def forward(w, xs, state, graph=graph):
+            return spyx.nn.run(nnx.merge(graph, state), xs @ w, batch_major=True)[0]
+
+        def fwd_bwd(w, xs, state, forward=forward):
+            return jax.grad(lambda w: jnp.sum(forward(w, xs, state)))(w)
+
+        cases[f"spyx {label} forward"] = (forward, (w, xs, state))
+        cases[f"spyx {label} fwd+bwd"] = (fwd_bwd, (w, xs, state))
+    return cases
 
 
 def run(n: int, repeats: int) -> dict:
@@ -59,7 +112,13 @@ def run(n: int, repeats: int) -> dict:
     w = sx.Linear.create(n, n, use_bias=False, key=kw).weight
     # Defaults of spikax.LIF except faster time constants; the activity does not change the
     # speed (every neuron runs every step), it is printed for the record.
-    lif = sx.LIF.create(n, tau_mem=5e-3, tau_syn=5e-3)
+    tau = 5e-3
+    models = {
+        "LIF": sx.LIF.create(n, tau_mem=tau, tau_syn=tau),
+        # Without the synaptic filter's gain the same input drives the membrane less: a lower
+        # threshold keeps the two configurations' rates alike (Spyx's neurons get the same).
+        "membrane": sx.LIF.create(n, tau_mem=tau, tau_syn=None, v_threshold=MEMBRANE_THRESHOLD),
+    }
     g = jax.random.normal(kg, (BATCH, STEPS, n))
 
     def snn_forward(w, xs, lif):
@@ -68,8 +127,7 @@ def run(n: int, repeats: int) -> dict:
     def snn_grad(w, xs, lif):
         return jax.grad(lambda w: jnp.sum(snn_forward(w, xs, lif)))(w)
 
-    # The same network on time-major data (T, B, n), the PyTorch libraries' layout: vmap over
-    # axis 1 lets the time loop slice the batch in place, without transposing to time-major.
+    # The same network on time-major data (T, B, n), the PyTorch libraries' layout.
     def snn_grad_time_major(w, xs_t, lif):
         def loss(w):
             return jnp.sum(jax.vmap(lambda x: lif(x)[0], in_axes=1, out_axes=1)(xs_t @ w))
@@ -83,18 +141,20 @@ def run(n: int, repeats: int) -> dict:
         y, vjp = jax.vjp(lambda w_: xs @ w_, w)
         return jnp.sum(y), vjp(g)[0]
 
-    cases = {
-        "forward": (snn_forward, (w, xs, lif)),
-        "fwd+bwd": (snn_grad, (w, xs, lif)),
-        "fwd+bwd (T,B,n)": (snn_grad_time_major, (w, jnp.swapaxes(xs, 0, 1), lif)),
-        "matmul fwd": (matmul_forward, (w, xs)),
-        "matmul fwd+bwd": (matmul_fwd_bwd, (w, xs, g)),
-    }
+    cases = {}
+    for label, lif in models.items():
+        cases[f"{label} forward"] = (snn_forward, (w, xs, lif))
+        cases[f"{label} fwd+bwd"] = (snn_grad, (w, xs, lif))
+    cases["LIF fwd+bwd (T,B,n)"] = (snn_grad_time_major, (w, jnp.swapaxes(xs, 0, 1), models["LIF"]))
+    cases.update(spyx_cases(n, xs, w, models["LIF"].dt, tau))
+    cases["matmul fwd"] = (matmul_forward, (w, xs))
+    cases["matmul fwd+bwd"] = (matmul_fwd_bwd, (w, xs, g))
     rows, compiled = {}, {}
     for name, (fn, args) in cases.items():
         t0 = time.perf_counter()
-        c = jax.jit(fn).lower(*args).compile()
-        compile_s = time.perf_counter() - t0
+        jax.block_until_ready(jax.jit(fn)(*args))  # the first call: trace, compile, run
+        first_s = time.perf_counter() - t0
+        c = jax.jit(fn).lower(*args).compile()  # from the cache the first call filled
         mem = c.memory_analysis()
         nbytes = None
         if mem is not None:
@@ -104,7 +164,7 @@ def run(n: int, repeats: int) -> dict:
             )
         jax.block_until_ready(c(*args))  # warm-up
         compiled[name] = (c, args)
-        rows[name] = dict(compile=compile_s, bytes=nbytes, times=[])
+        rows[name] = dict(first=first_s, bytes=nbytes, times=[])
     # Interleave the cases so that slow drifts of the machine hit them all alike.
     for _ in range(repeats):
         for name, (c, args) in compiled.items():
@@ -113,19 +173,24 @@ def run(n: int, repeats: int) -> dict:
             rows[name]["times"].append(time.perf_counter() - t0)
     for r in rows.values():
         r["time"] = statistics.median(r.pop("times"))
-    rows["rate_hz"] = float(jnp.mean(snn_forward(w, xs, lif)) / lif.dt)
+        r["first"] -= r["time"]
+    rows["rate_hz"] = {label: float(jnp.mean(snn_forward(w, xs, m)) / m.dt) for label, m in models.items()}
     return rows
 
 
 def report(n: int, rows: dict, allocator: str) -> None:
-    fb = rows["matmul fwd+bwd"]["time"]
-    base = {"forward": rows["matmul fwd"]["time"], "fwd+bwd": fb, "fwd+bwd (T,B,n)": fb}
-    for name in ("forward", "fwd+bwd", "fwd+bwd (T,B,n)", "matmul fwd", "matmul fwd+bwd"):
-        r = rows[name]
-        ratio = f"{r['time'] / base[name]:.2f}x" if name in base else ""
+    fwd, fb = rows["matmul fwd"]["time"], rows["matmul fwd+bwd"]["time"]
+    for name, r in rows.items():
+        if name == "rate_hz":
+            continue
+        base = None if name.startswith("matmul") else fwd if name.endswith("forward") else fb
+        ratio = f"{r['time'] / base:.2f}x" if base else ""
         mib = f"{r['bytes'] / 2**20:.0f}" if r["bytes"] is not None else "?"
-        print(f"{allocator:<8} {n:>5} {name:<16} {r['time'] * 1e3:>10.1f} {r['compile']:>10.2f} {mib:>9} {ratio:>7}")
-    print(f"{allocator:<8} {n:>5} mean output rate {rows['rate_hz']:.1f} Hz per neuron")
+        print(
+            f"{allocator:<8} {n:>5} {name:<22} {r['time'] * 1e3:>10.1f} {r['first']:>9.2f} {mib:>8} {ratio:>7}"
+        )
+    rates = ", ".join(f"{k} {v:.1f} Hz" for k, v in rows["rate_hz"].items())
+    print(f"{allocator:<8} {n:>5} mean output rate per neuron: {rates}")
 
 
 def main(argv=None):
@@ -138,7 +203,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     if args.allocator == "both":
-        header = f"{'alloc':<8} {'n':>5} {'case':<16} {'median ms':>10} {'compile s':>10} {'XLA MiB':>9} {'ratio':>7}"
+        header = (
+            f"{'alloc':<8} {'n':>5} {'case':<22} {'median ms':>10} {'1st - s':>9} {'XLA MiB':>8} {'ratio':>7}"
+        )
         print(header)
         print("-" * len(header), flush=True)
         for mode in ("default", "retain"):
@@ -154,7 +221,11 @@ def main(argv=None):
     import jax
 
     platform = jax.devices()[0].platform
-    print(f"{args.allocator:<8} jax {jax.__version__} on {platform}, batch {BATCH}, {STEPS} steps", flush=True)
+    print(
+        f"{args.allocator:<8} jax {jax.__version__} on {platform} ({cpu_name()}, {vector_isa()}), "
+        f"batch {BATCH}, {STEPS} steps",
+        flush=True,
+    )
     for n in args.sizes:
         repeats = args.repeats or (25 if n <= 1024 else 5)
         report(n, run(n, repeats), args.allocator)

@@ -19,6 +19,7 @@ from . import neurons as neurons
 from . import surrogate as surrogate
 from ._adjoint import AbstractAdjoint as AbstractAdjoint
 from ._adjoint import DirectAdjoint as DirectAdjoint
+from ._adjoint import FusedAdjoint as FusedAdjoint
 from ._adjoint import RecomputeAdjoint as RecomputeAdjoint
 from ._adjoint import ReplayAdjoint as ReplayAdjoint
 from ._adjoint import mark_root as mark_root

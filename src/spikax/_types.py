@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray, PyTree
 
-from ._adjoint import AbstractAdjoint
+from ._adjoint import AbstractAdjoint, sequence_kernel
 from ._validate import check_final_state, check_finite
 from .simulate import record_function, simulate
 
@@ -232,13 +232,19 @@ class AbstractNeuron(AbstractLayer):
         coeffs = self.derive(self.params, self.dt)
         state = starting_state(self, state, xs)
 
-        def step(st, inputs):
-            x, p = inputs
-            return self.advance(coeffs, st, x, p)
+        kernel = sequence_kernel(self) if per_step is None and record_function(record) is None else None
+        fused = None if kernel is None else kernel(self, coeffs, state, xs)
+        if fused is not None:
+            (ys, final), rec = fused, None
+        else:
 
-        observe = lambda st, y: self.observe(coeffs, st, y)  # noqa: E731
-        ys, final, rec = simulate(
-            step, state, (xs, per_step), record=record_function(record, observe), adjoint=self.adjoint
-        )
+            def step(st, inputs):
+                x, p = inputs
+                return self.advance(coeffs, st, x, p)
+
+            observe = lambda st, y: self.observe(coeffs, st, y)  # noqa: E731
+            ys, final, rec = simulate(
+                step, state, (xs, per_step), record=record_function(record, observe), adjoint=self.adjoint
+            )
         final, (ys, rec) = check_final_state(type(self).__name__, final, (ys, rec), self.params)
         return ys, final, rec

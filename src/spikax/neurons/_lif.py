@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, Int
 
-from .._adjoint import AbstractAdjoint
+from .._adjoint import AbstractAdjoint, FusedAdjoint, register_sequence_kernel
 from .._types import AbstractSurrogate, Key, ParamLike
 from .._validate import as_param, check_count, check_time_constant, is_concrete
 from ..surrogate import DEFAULT_MAX_SPIKES_PER_DT, MultiSpike
@@ -24,6 +24,7 @@ from ._base import (
     per_step_coefficients,
     sequence,
 )
+from ._lif_kernel import lif_sequence
 
 __all__ = ["LIF", "LIFCoeffs", "LIFParams", "LIFState", "lif_charge", "lif_derive"]
 
@@ -34,8 +35,9 @@ class LIFParams(eqx.Module):
 
     tau_mem: Float[ArrayLike, " neurons"]
     """Membrane time constant (s), > 0."""
-    tau_syn: Float[ArrayLike, "neurons synapses"]
-    """Synaptic time constant of each synapse of each neuron (s), > 0."""
+    tau_syn: Optional[Float[ArrayLike, "neurons synapses"]]
+    """Synaptic time constant of each synapse of each neuron (s), > 0; ``None`` for a
+    membrane-only LIF (no synaptic current: the input is added to the membrane directly)."""
     bias: Float[ArrayLike, " neurons"]
     """Constant added to the membrane potential every step (units of v per step)."""
     v_threshold: Float[ArrayLike, " neurons"]
@@ -53,10 +55,11 @@ class LIFState(eqx.Module):
 
     v: Float[Array, " neurons"]
     """Membrane potential after the last step's reset."""
-    i_syn: Float[Array, " channels"]
+    i_syn: Optional[Float[Array, " channels"]]
     """Synaptic currents after the last step's decay, in input-channel order: entry
     ``n * n_synapses + s`` is synapse ``s`` of neuron ``n`` (``.reshape(n_neurons, n_synapses)``
-    for the matrix). Flat on purpose: a trailing size-1 axis slows XLA's loop down by half."""
+    for the matrix). Flat on purpose: a trailing size-1 axis slows XLA's loop down by half.
+    ``None`` for a membrane-only LIF."""
     step: Optional[Int[Array, ""]] = None
     """Steps run so far, counted only when the model draws noise (else ``None``): step ``t``'s
     noise is drawn from ``fold_in(key, t)``, so a run continued from this state with the same
@@ -67,7 +70,7 @@ class LIFCoeffs(eqx.Module):
     """Loop invariants of :class:`LIF` (:func:`lif_derive`) and the step's membrane noise."""
 
     alpha: Float[ArrayLike, " neurons"]
-    beta: Float[ArrayLike, " channels"]
+    beta: Optional[Float[ArrayLike, " channels"]]
     bias: Float[ArrayLike, " neurons"]
     v_threshold: Float[ArrayLike, " neurons"]
     v_reset: Optional[Float[ArrayLike, " neurons"]]
@@ -79,10 +82,11 @@ class LIFCoeffs(eqx.Module):
 
 
 def lif_derive(params: LIFParams, dt: float) -> LIFCoeffs:
-    r"""Decay factors $\alpha = e^{-dt/\tau_{mem}}$, $\beta = e^{-dt/\tau_{syn}}$ (flat, input-channel order)."""
+    r"""Decay factors $\alpha = e^{-dt/\tau_{mem}}$, $\beta = e^{-dt/\tau_{syn}}$ (flat, input-channel
+    order; ``None`` for a membrane-only LIF)."""
     return LIFCoeffs(
         alpha=jnp.exp(-dt / params.tau_mem),
-        beta=jnp.exp(-dt / params.tau_syn).reshape(-1),
+        beta=None if params.tau_syn is None else jnp.exp(-dt / params.tau_syn).reshape(-1),
         bias=params.bias,
         v_threshold=params.v_threshold,
         v_reset=params.v_reset,
@@ -100,11 +104,14 @@ def lif_charge(coeffs: LIFCoeffs, state: LIFState, x: Float[Array, " channels"])
 
     with $\xi_t = \sigma\sqrt{dt}\,\mathcal N(0, 1)$ drawn from ``fold_in(coeffs.noise_key, t)``
     for the absolute step index $t$ = ``state.step`` (0 without noise). Returns the state with
-    ``v`` $= H_t$.
+    ``v`` $= H_t$. A membrane-only LIF (``beta`` ``None``) has no $I$: $H_t = \alpha V_{t-1} + x_t + b + \xi_t$.
     """
     n = coeffs.alpha.shape[0]
-    i_syn = (state.i_syn + x) * coeffs.beta
-    i_total = i_syn if i_syn.shape[0] == n else jnp.sum(i_syn.reshape(n, -1), axis=-1)
+    if coeffs.beta is None:  # membrane-only: $H_t = \alpha V_{t-1} + x_t + b + \xi_t$
+        i_syn, i_total = None, x
+    else:
+        i_syn = (state.i_syn + x) * coeffs.beta
+        i_total = i_syn if i_syn.shape[0] == n else jnp.sum(i_syn.reshape(n, -1), axis=-1)
     h = coeffs.alpha * state.v + i_total + coeffs.bias
     if coeffs.noise_key is None:
         return LIFState(v=h, i_syn=i_syn, step=None if state.step is None else state.step + 1)
@@ -129,6 +136,9 @@ class LIF(AbstractSpikingNeuron):
     $V_t = \sum_{k=1}^{t} \alpha^{t-k}\,\frac{\beta(1-\beta^k)}{1-\beta}\,x$, with
     $\alpha = e^{-dt/\tau_{mem}}$, $\beta = e^{-dt/\tau_{syn}}$.
 
+    A membrane-only LIF (``tau_syn=None``) has no $I$: $V \mathrel{*}= e^{-dt/\tau_{mem}}$,
+    $V \mathrel{+}= x_t + b + \ldots$, then fire and reset as above.
+
     Input is ``(T, n_neurons * n_synapses)``: channel ``n * n_synapses + s`` feeds synapse
     ``s`` of neuron ``n``; the sizes come from ``params.tau_syn``'s shape. Output: spikes
     ``(T, n_neurons)`` (event counts per step).
@@ -139,7 +149,13 @@ class LIF(AbstractSpikingNeuron):
     - ``dt``: step (s, default 1 ms). A ``dt`` above a time constant warns (the exact decay
       stays stable, but faster dynamics are not resolved).
     - ``spike_fn``: surrogate; default ``MultiSpike(2**16, window=0.5)``.
-    - ``detach_reset``: stop the reset's gradient. ``adjoint``: see :mod:`spikax._adjoint`.
+    - ``detach_reset``: stop the reset's gradient.
+    - ``adjoint``: :class:`spikax.FusedAdjoint` by default: the whole sequence runs as one
+      forward and one backward loop with the derivative written out by hand
+      (:mod:`spikax.neurons._lif_kernel`), in place on batch-first data, for the speed of a
+      Linear+LIF layer; same values and, to float32 rounding, the same gradients as
+      :class:`spikax.DirectAdjoint`, which forward mode (``jax.jvp``) needs. Calls with
+      ``record=``, noise or ``checkpoint_every`` run the generic loop.
 
     **Training.** The defaults (``MultiSpike``, ``detach_reset=False``, ``dt`` = 1 ms) keep the
     gradient of the spike count growing like the count itself: for a constant input, 1 spike in
@@ -169,10 +185,11 @@ class LIF(AbstractSpikingNeuron):
         check_params("LIF", params, LIFParams)
         self.dt, self.spike_fn, self.fire_at, self.detach_reset, self.adjoint = configure(
             dt=dt, spike_fn=spike_fn, default_spike_fn=MultiSpike, fire_at=">=",
-            detach_reset=detach_reset, adjoint=adjoint,
+            detach_reset=detach_reset, adjoint=FusedAdjoint() if adjoint is None else adjoint,
         )
         check_time_constant("tau_mem", params.tau_mem, self.dt, euler=False)
-        check_time_constant("tau_syn", params.tau_syn, self.dt, euler=False)
+        if params.tau_syn is not None:
+            check_time_constant("tau_syn", params.tau_syn, self.dt, euler=False)
         self.params = params
 
     @classmethod
@@ -182,7 +199,7 @@ class LIF(AbstractSpikingNeuron):
         *,
         n_synapses: int = 1,
         tau_mem: ParamLike = 20e-3,
-        tau_syn: ParamLike = 20e-3,
+        tau_syn: Optional[ParamLike] = 20e-3,
         bias: ParamLike = 0.0,
         v_threshold: ParamLike = 1.0,
         v_reset: Optional[ParamLike] = None,
@@ -197,20 +214,25 @@ class LIF(AbstractSpikingNeuron):
 
         ``tau_mem`` (s, 20 ms), ``bias`` (0), ``v_threshold`` (1), ``v_reset`` (``None``:
         subtract; e.g. 0 for a reset to zero): scalar or per neuron. ``tau_syn`` (s, 20 ms):
-        scalar, per neuron or ``(n_neurons, n_synapses)``. ``noise_std``: $\\sigma$ (``None``
+        scalar, per neuron or ``(n_neurons, n_synapses)``; ``None``: membrane-only, the input
+        added to $V$ directly (the neuron of snnTorch's ``Leaky`` and Spyx's ``LIF``, in
+        Rockpool's step order; ``n_synapses`` must then be 1). ``noise_std``: $\\sigma$ (``None``
         or 0: no noise). ``max_spikes_per_dt``: events per step of the default surrogate
         ($2^{16}$; 1 for binary spikes). The rest as for :class:`LIF`.
         """
         n, s = check_count("n_neurons", n_neurons), check_count("n_synapses", n_synapses)
-        tau_syn = as_param("tau_syn", tau_syn, positive=True)
-        if tau_syn.ndim == 1 and tau_syn.shape[0] == n and s > 1:
-            tau_syn = tau_syn[:, None]  # one value per neuron, shared by its synapses
+        if tau_syn is None and s != 1:
+            raise ValueError(f"a membrane-only LIF (tau_syn=None) has no synapses: `n_synapses` must be 1, got {s}")
+        if tau_syn is not None:
+            tau_syn = as_param("tau_syn", tau_syn, positive=True)
+            if tau_syn.ndim == 1 and tau_syn.shape[0] == n and s > 1:
+                tau_syn = tau_syn[:, None]  # one value per neuron, shared by its synapses
         noise = optional_param("noise_std", noise_std, nonnegative=True)
         if noise is not None and is_concrete(noise) and not bool(jnp.any(noise > 0)):
             noise = None  # sigma = 0: no noise to draw, and no key needed
         params = LIFParams(
             tau_mem=as_param("tau_mem", tau_mem, shape=(n,), positive=True),
-            tau_syn=as_param("tau_syn", tau_syn, shape=(n, s), positive=True),
+            tau_syn=None if tau_syn is None else as_param("tau_syn", tau_syn, shape=(n, s), positive=True),
             bias=as_param("bias", bias, shape=(n,)),
             v_threshold=as_param("v_threshold", v_threshold, shape=(n,), positive=True),
             v_reset=optional_param("v_reset", v_reset, shape=(n,)),
@@ -222,11 +244,13 @@ class LIF(AbstractSpikingNeuron):
 
     @property
     def n_neurons(self) -> int:
-        return self.params.tau_syn.shape[0]
+        tau_syn = self.params.tau_syn
+        return jnp.shape(self.params.tau_mem)[0] if tau_syn is None else tau_syn.shape[0]
 
     @property
     def n_synapses(self) -> int:
-        return self.params.tau_syn.shape[1]
+        """Synapses per neuron (1 for a membrane-only LIF, whose input channel is its membrane)."""
+        return 1 if self.params.tau_syn is None else self.params.tau_syn.shape[1]
 
     @property
     def in_features(self) -> int:
@@ -243,7 +267,8 @@ class LIF(AbstractSpikingNeuron):
         v_reset = self.params.v_reset
         v = jnp.zeros((self.n_neurons,), dtype) if v_reset is None else jnp.broadcast_to(v_reset, (self.n_neurons,))
         step = None if self.params.noise_std is None else jnp.zeros((), jnp.int32)
-        return LIFState(v=v.astype(dtype), i_syn=jnp.zeros((self.in_features,), dtype), step=step)
+        i_syn = None if self.params.tau_syn is None else jnp.zeros((self.in_features,), dtype)
+        return LIFState(v=v.astype(dtype), i_syn=i_syn, step=step)
 
     def prepare(self, xs, key: Key, *, name="xs"):
         xs = sequence(
@@ -264,3 +289,6 @@ class LIF(AbstractSpikingNeuron):
     charge = staticmethod(lif_charge)
     threshold = staticmethod(fixed_threshold)
     on_spike = staticmethod(no_jump)
+
+
+register_sequence_kernel(LIF, lif_sequence)

@@ -134,6 +134,11 @@ class _Export:
                 )
             if p.noise_std is not None:
                 raise ValueError("a LIF with membrane noise (noise_std) has no NIR counterpart")
+            if p.tau_syn is None:
+                raise ValueError(
+                    "a membrane-only LIF (tau_syn=None) is not exported to NIR: use "
+                    "sx.CubaLIF.create(tau_syn=None, ...), which writes NIR's LIF node"
+                )
             dt = self.step(m)
             tau_mem = np.asarray(p.tau_mem, np.float64)
             meta = {"spikax_class": "LIF", "reset": reset}
