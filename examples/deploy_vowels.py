@@ -134,6 +134,7 @@ def main(argv=None) -> dict:
     def accuracy(net):
         return float(sx.train.evaluate(net, task.test, objective=objective, key=k_eval)["accuracy"])
 
+    # --8<-- [start:deploy]
     deployment = dd.deploy(model)
     deployment.config.save(out / "config.json")
     print(dd.format_report(deployment.report))
@@ -158,6 +159,7 @@ def main(argv=None) -> dict:
     reread = dd.to_network(out / "config_finetuned.json")
     tail = tuned.tail
     acc["fine-tuned, read back from config_finetuned.json"] = accuracy(sx.Sequential(*reread.layers, *tail))
+    # --8<-- [end:deploy]
 
     chip_net = tuned.network()
     rob = sx.train.evaluate_mismatch(chip_net, task.test, objective=objective, key=k_chips,

@@ -55,6 +55,7 @@ def circuit():
     print(f"  10 ms on the AMPA synapse needs Itau_ampa = {dx.itau_from_tau(10e-3, d['C_ampa'], kappa, d['Ut']):.3g} A")
 
 
+# --8<-- [start:single_neuron]
 def single_neuron(out: Path):
     section("2. one neuron behind one weight")
     x = sx.encode.poisson(20.0, duration=1.0, dt=DT, n_channels=1, key=jax.random.key(0))
@@ -66,6 +67,7 @@ def single_neuron(out: Path):
                        right_log=True, spikes=spikes[:, 0], title="one neuron, weight 0.1, 20 Hz Poisson input")
     fig.savefig(out / "single_neuron.png", dpi=110)
     return fig
+# --8<-- [end:single_neuron]
 
 
 def fi_curve(out: Path):
@@ -125,6 +127,7 @@ def inhibition():
         print(f"  w = {w:<5g}: GABA {r[0]:3.0f} Hz, SHUNT {r[1]:3.0f} Hz")
 
 
+# --8<-- [start:mismatch]
 def mismatch(out: Path):
     section("7. device mismatch")
     nominal = dx.DynapseParams.default(8, Idc=1e-9)
@@ -150,6 +153,7 @@ def mismatch(out: Path):
     ax.set_title(f"rate per neuron (rows) and chip (columns), nominal {nominal_rate:.0f} Hz")
     fig.savefig(out / "mismatch.png", dpi=110)
     return rates, fig
+# --8<-- [end:mismatch]
 
 
 def main(argv=None):

@@ -43,12 +43,14 @@ def main(argv=None):
     runs = {}
     if not args.skip_lif:
         runs["lif"] = train_task("vowels", "lif", out / "lif", epochs=args.epochs, seed=args.seed, robustness_chips=0)
+    # --8<-- [start:train]
     runs["dynapse"] = train_task("vowels", "dynapse", out / "dynapse", epochs=args.epochs, seed=args.seed,
                                  robustness_chips=args.chips)
     runs["dynapse-mismatch"] = train_task(
         "vowels", "dynapse", out / f"dynapse-mismatch{args.mismatch:g}", epochs=args.epochs, seed=args.seed,
         mismatch=args.mismatch, robustness_chips=args.chips,
     )
+    # --8<-- [end:train]
     curves = {}
     for name, label in (("dynapse", "plain training (nominal chip)"),
                         ("dynapse-mismatch", f"mismatch-aware training (a {args.mismatch:g} % chip per sample)")):

@@ -3,6 +3,7 @@
 import importlib.util
 import io
 import re
+import sys
 
 import numpy as np
 
@@ -12,6 +13,7 @@ from conftest import REPO
 def _load(name):
     spec = importlib.util.spec_from_file_location(name, REPO / "examples" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses (an example's eqx.Module) look their module up there
     spec.loader.exec_module(module)
     return module
 
@@ -73,3 +75,33 @@ def test_neuron_zoo_example(tmp_path, capsys):
     assert len(izh["thalamo-cortical"]) >= 2 and izh["thalamo-cortical"].min() > 250.0  # rebound only
     assert len(izh["resonator"]) == 1 and izh["resonator"][0] > 95.0  # fires after the second kick
     assert "irregular spiking" in capsys.readouterr().out
+
+
+def test_own_neuron_tutorial(tmp_path):
+    summary = _load("own_neuron").main(["--out", str(tmp_path), "--intervals", "5"])
+    assert (tmp_path / "own_neuron.png").stat().st_size > 20000
+    rates = np.array(list(summary["qif_rates_hz"].values()))
+    assert rates[0] == 0 and np.all(np.diff(rates) >= 0) and rates[-1] > 50  # type I: from zero, rising
+    # The resonator: kicks one period apart fire it, half a period apart cancel.
+    assert summary["spikes_one_period"] == 1 and summary["spikes_half_period"] == 0
+    assert np.isfinite(summary["d_count_d_omega"]) and summary["d_count_d_omega"] != 0
+
+
+def test_nir_exchange_tutorial(tmp_path):
+    import pytest
+
+    pytest.importorskip("nir")
+    summary = _load("nir_exchange").main(["--out", str(tmp_path), "--steps", "60"])
+    assert summary["round_trip_identical"] and summary["round_trip_spikes"] > 20
+    counts = summary["spikes_per_preset"]
+    assert len({tuple(c) for c in counts.values()}) > 1  # the updates differ on the same file
+    assert (tmp_path / "net.nir").exists() and (tmp_path / "nir_exchange.png").stat().st_size > 20000
+
+
+def test_scaling_out_tutorial(tmp_path):
+    summary = _load("scaling_out").main(["--out", str(tmp_path), "--chips", "12", "--steps", "100"])
+    rates = np.array(summary["fi_rates_hz"])
+    assert rates[0] == 0 and rates[-1] > 20 and np.all(np.diff(rates) >= 0)  # the f-I curve
+    assert 0 < summary["chip_rate_std_hz"] < 0.2 * summary["chip_mean_rate_hz"]  # chips differ, a little
+    assert summary["batch_spikes"] > 0 and np.isfinite(summary["grad_norm"]) and summary["grad_norm"] > 0
+    assert (tmp_path / "scaling_out.png").stat().st_size > 20000

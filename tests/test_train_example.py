@@ -61,3 +61,13 @@ def test_deploy_example_runs_the_whole_path(tmp_path):
     for name in ("config.json", "config_finetuned.json", "deploy.png", "summary.json"):
         assert (tmp_path / name).stat().st_size > 100, name
     assert sx.devices.dynapse.deploy.ChipConfig.load(tmp_path / "config.json").data["dt"] == 1e-3
+
+
+def test_vowels_tutorial_runs_at_a_small_size(tmp_path):
+    pytest.importorskip("aeon")  # the data extra; the same training path runs in test_cli_train on frozen noise
+    summary = load_example("train_vowels").main(
+        ["--epochs", "1", "--chips", "1", "--skip-lif", "--out", str(tmp_path)]
+    )
+    assert set(summary) == {"dynapse", "dynapse-mismatch"}
+    assert all(0.0 <= s["test_accuracy"] <= 1.0 for s in summary.values())
+    assert (tmp_path / "robustness.png").stat().st_size > 20000

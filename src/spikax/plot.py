@@ -19,7 +19,7 @@ from typing import Optional
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.axis import Axis
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure, FigureBase
 from matplotlib.ticker import MaxNLocator
 
 __all__ = ["dynapse_spike_function", "heatmap", "membrane", "raster", "traces", "twin"]
@@ -28,7 +28,7 @@ __all__ = ["dynapse_spike_function", "heatmap", "membrane", "raster", "traces", 
 _LEGEND_BESIDE = dict(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
 
 
-def _axes(ax: Optional[Axes], figsize) -> tuple[Figure, Axes]:
+def _axes(ax: Optional[Axes], figsize) -> tuple[FigureBase, Axes]:
     if ax is not None:
         return ax.figure, ax
     fig = Figure(figsize=figsize, layout="constrained")
@@ -72,7 +72,7 @@ def raster(
     color: str = "k",
     marker_size: float = 4.0,
     ylabel: str = "channel",
-) -> Figure:
+) -> FigureBase:
     """Spike raster: a mark at (time, channel) for every step with a non-zero count.
 
     ``spikes``: ``(T, N)`` counts. Steps with several events are drawn larger. The channel axis
@@ -103,7 +103,7 @@ def traces(
     title: Optional[str] = None,
     ylabel: str = "state",
     max_traces: int = 20,
-) -> Figure:
+) -> FigureBase:
     """State traces over time, with optional threshold lines.
 
     - ``values``: ``(T,)`` or ``(T, N)``; at most ``max_traces`` neurons are drawn.
@@ -155,7 +155,7 @@ def heatmap(
     cmap: str = "viridis",
     label: str = "state",
     ylabel: str = "neuron",
-) -> Figure:
+) -> FigureBase:
     """A state over neurons (rows, integer ticks) x time (columns), with a colour bar.
 
     ``label``: the colour bar's quantity with its unit, e.g. ``"v (mV)"``.
@@ -186,7 +186,7 @@ def membrane(
     v_label: str = "membrane potential",
     threshold_label: str = "threshold",
     log: bool = False,
-) -> Figure:
+) -> FigureBase:
     """One neuron: membrane trace with its threshold and spike times; input raster above.
 
     ``v`` and ``spikes``: ``(T,)``; ``inputs``: optional ``(T, N_in)`` raster drawn on top.
@@ -244,7 +244,7 @@ def twin(
     spikes=None,
     ax: Optional[Axes] = None,
     title: Optional[str] = None,
-) -> Figure:
+) -> FigureBase:
     """Two traces of one neuron on twin y axes (e.g. membrane voltage and a synaptic current).
 
     ``left`` and ``right``: ``(T,)``, each labelled (with its unit) on its axis, in its colour;
@@ -291,7 +291,7 @@ def _describe_surrogate(spike_fn) -> str:
     return rf"{type(spike_fn).__name__}({', '.join(shape)}) on $\ln(I_{{mem}}/I_o)$"
 
 
-def dynapse_spike_function(model=None, *, neuron: int = 0) -> Figure:
+def dynapse_spike_function(model=None, *, neuron: int = 0) -> FigureBase:
     r"""What a DYNAP-SE2 neuron's spike function does: forward output and surrogate, over $I_{mem}$.
 
     Left: the spikes per step the model reports for a step-end membrane current $I_{mem}$

@@ -72,6 +72,7 @@ __all__ = [
     "cubalif_derive",
 ]
 
+#: The discrete-time updates of :class:`CubaLIF` (the table in the module docstring).
 INTEGRATORS = ("euler", "exact", "decay")
 
 

@@ -161,6 +161,7 @@ DEFAULTS: dict = {
     "If_nmda": _IO,
 }
 
+#: The names of the circuit parameters (the fields of :class:`DynapseParams`), in order.
 PARAMETER_NAMES = tuple(DEFAULTS)
 
 

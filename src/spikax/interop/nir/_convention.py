@@ -67,6 +67,7 @@ class Convention:
         return dataclasses.replace(self, name=f"{self.name}+{label}", **changes)
 
 
+#: The named update conventions (:class:`Convention`) of the libraries that exchange NIR graphs.
 PRESETS: dict[str, Convention] = {
     c.name: c
     for c in (

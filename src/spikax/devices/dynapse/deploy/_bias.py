@@ -44,8 +44,9 @@ __all__ = [
     "representable_currents",
 ]
 
-#: Number of coarse values (0..5) and fine values (0..255) of every bias.
+#: Number of coarse values of every bias (0..5).
 COARSE_VALUES = 6
+#: Number of fine values of every bias (0..255).
 FINE_VALUES = 256
 
 #: Simulator current -> the DYNAP-SE2 bias that sets it (23 biases per core). Source: Rockpool

@@ -49,11 +49,17 @@ __all__ = [
     "share_biases",
 ]
 
+#: Chips per board.
 CHIPS = 4
+#: Cores per chip (each with one bias set).
 CORES_PER_CHIP = 4
+#: Neurons per core.
 NEURONS_PER_CORE = 256
+#: CAM entries per neuron: its incoming connections (tag, dendrite, 4-bit weight mask each).
 CAM_ENTRIES = 64
+#: SRAM entries per neuron: its destinations (tag, target chip, core mask each).
 SRAM_ENTRIES = 4
+#: Event tags (11 bits), shared by the input channels and the neurons.
 TAGS = 2048
 MAX_CORES = CHIPS * CORES_PER_CHIP
 DEFAULT_BOARD = {"chip_positions": [[c, 0] for c in range(CHIPS)], "host_position": [-1, 0]}
